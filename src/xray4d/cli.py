@@ -1,0 +1,115 @@
+"""Command line: a thin layer over the Python API.
+
+Each verb lives in its own small function; input faults become one line on
+stderr and exit status 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from .io import InputError
+
+__all__ = ["main"]
+
+
+class UsageError(Exception):
+    """A bad command-line request (exit 2, one line)."""
+
+
+def parse_angles(text: str) -> list[float]:
+    try:
+        vals = [float(a) for a in text.split(",") if a.strip() != ""]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"angles must be comma-separated degrees, got {text!r}")
+    if not vals:
+        raise argparse.ArgumentTypeError("at least one angle is needed")
+    return vals
+
+
+def check_output(out: str | Path, inputs: list[str | Path], force: bool = True) -> None:
+    out_p = Path(out).resolve()
+    for i in inputs:
+        if Path(i).resolve() == out_p:
+            raise UsageError(f"{out}: --out: refusing to overwrite the input file")
+    if out_p.exists() and not force:
+        raise UsageError(f"{out}: --out: exists (use --force to overwrite)")
+
+
+# ------------------------------------------------------------------ verbs
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .io import load_recording, load_reconstruction
+    import h5py
+    try:
+        with h5py.File(args.file, "r") as f:
+            is_rec = "reconstruction" in f and "exchange" not in f
+    except OSError:
+        is_rec = False
+    if is_rec:
+        r = load_reconstruction(args.file)
+        print(f"file:        {args.file}")
+        print("kind:        reconstruction")
+        print(f"frames:      {r.volume.shape[0]}")
+        print(f"volume:      {r.volume.shape[1]} x {r.volume.shape[2]} x {r.volume.shape[3]} (z, y, x)")
+        print(f"method:      {r.method}")
+        print(f"value range: {r.volume.min():.6g} .. {r.volume.max():.6g}")
+        print(f"channels:    {'delta, beta' if r.volume_beta is not None else 'one'}")
+        print(f"wall time:   {r.wall_seconds:.1f} s")
+        return 0
+    rec = load_recording(args.file)
+    g = rec.geometry
+    ang = g.angles_deg[0] if g.angles_shared else None
+    print(f"file:        {args.file}")
+    print("kind:        recording")
+    print(f"frames:      {rec.frames}")
+    print(f"views:       {rec.views}")
+    print(f"detector:    {g.height} rows x {g.width} columns")
+    if ang is not None:
+        print("angles:      " + ", ".join(f"{a:g}" for a in ang) + " deg (same every frame)")
+    else:
+        print(f"angles:      per frame, {g.angles_deg.min():g} .. {g.angles_deg.max():g} deg")
+    print(f"quantity:    {rec.quantity}")
+    print(f"value range: {rec.projections.min():.6g} .. {rec.projections.max():.6g}")
+    print(f"time:        {rec.time[0]:g} .. {rec.time[-1]:g} s")
+    print(f"truth:       {'yes' if rec.has_truth else 'no'}")
+    for k, v in rec.attrs.items():
+        print(f"{k + ':':<13}{v}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+    p = argparse.ArgumentParser(prog="xray4d", description="4D reconstruction from sparse X-ray projections")
+    p.add_argument("--version", action="version", version=f"xray4d {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("info", help="summarise a recording or reconstruction file")
+    s.add_argument("file")
+    s.set_defaults(func=cmd_info)
+    for name in VERB_MODULES:
+        importlib.import_module(f"xray4d.commands.{name}").add_parser(sub)
+    return p
+
+
+#: modules of ``xray4d.commands`` each adding one verb: ``add_parser(subparsers)`` sets ``func``
+VERB_MODULES = ("project", "simulate", "evaluate", "reconstruct", "demo")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = args.func
+    try:
+        return int(func(args) or 0)
+    except (InputError, UsageError) as exc:
+        print(f"xray4d {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"xray4d {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,8 @@
+"""The `xray4d simulate` verb (placeholder until implemented)."""
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the verb (not implemented yet)."""

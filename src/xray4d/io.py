@@ -1,0 +1,315 @@
+"""Read and write recording and reconstruction files (``data-format.md``).
+
+Everything read is validated; a file that breaks the contract raises
+:class:`InputError`, whose message is one line naming the file, the dataset and
+the fault. Files are written to a temporary file beside the target and renamed,
+so a reader never sees a half-written file.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import h5py
+import numpy as np
+
+from .geometry import Geometry
+
+__all__ = ["InputError", "Recording", "Reconstruction", "QUANTITIES", "load_recording",
+           "save_recording", "load_reconstruction", "save_reconstruction", "load_volume",
+           "atomic_path"]
+
+QUANTITIES = ("line_integral", "intensity", "phase")
+ROOT_ATTRS = ("pixel_size_m", "energy_keV", "propagation_distance_m")
+
+
+class InputError(Exception):
+    """A file that breaks the data contract: one line, file + dataset + fault."""
+
+    def __init__(self, path: str | os.PathLike, dataset: str, fault: str) -> None:
+        self.path, self.dataset, self.fault = str(path), dataset, fault
+        super().__init__(f"{self.path}: {dataset}: {fault}")
+
+
+@dataclass
+class Recording:
+    """A movie of T frames, each seen from V views: projections + geometry + metadata.
+
+    Attributes:
+        projections: (T, V, H, W) float32.
+        geometry: view angles (T, V) and detector size.
+        quantity: ``line_integral``, ``intensity`` or ``phase``.
+        time: (T,) acquisition time of each frame, seconds.
+        white, dark: flat and dark fields (for ``intensity``), or None.
+        truth: (T, H, W, W) ground-truth volume f[t, z, y, x] (simulations), or None.
+        attrs: root attributes (pixel_size_m, energy_keV, propagation_distance_m, description).
+        path: file it came from, if any.
+    """
+
+    projections: np.ndarray
+    geometry: Geometry
+    quantity: str = "line_integral"
+    time: np.ndarray | None = None
+    white: np.ndarray | None = None
+    dark: np.ndarray | None = None
+    truth: np.ndarray | None = None
+    truth_beta: np.ndarray | None = None
+    attrs: dict[str, Any] = field(default_factory=dict)
+    path: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.time is None:
+            self.time = np.arange(self.projections.shape[0], dtype=np.float64)
+
+    @property
+    def frames(self) -> int:
+        return self.projections.shape[0]
+
+    @property
+    def views(self) -> int:
+        return self.projections.shape[1]
+
+    @property
+    def has_truth(self) -> bool:
+        return self.truth is not None
+
+
+@dataclass
+class Reconstruction:
+    """A reconstructed movie f[t, z, y, x] (delta, and beta when two channels)."""
+
+    volume: np.ndarray
+    time: np.ndarray
+    method: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+    source: str = ""
+    volume_beta: np.ndarray | None = None
+    path: str | None = None
+
+
+# ---------------------------------------------------------------- helpers
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it onto ``target`` on success.
+
+    On any exception the temporary file is removed and ``target`` is untouched.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def _open(path: str | os.PathLike) -> h5py.File:
+    p = Path(path)
+    if not p.exists():
+        raise InputError(path, "/", "no such file")
+    if p.is_dir():
+        raise InputError(path, "/", "is a directory, not an HDF5 file")
+    try:
+        return h5py.File(p, "r")
+    except OSError as exc:
+        reason = str(exc).split("(")[0].strip().rstrip(",") or "unreadable"
+        raise InputError(path, "/", f"not a readable HDF5 file ({reason})") from None
+
+
+def _read(f: h5py.File, path: str, name: str, *, ranks: tuple[int, ...],
+          required: bool = True, dtype=np.float32) -> np.ndarray | None:
+    if name not in f:
+        if required:
+            raise InputError(path, name, "missing")
+        return None
+    obj = f[name]
+    if not isinstance(obj, h5py.Dataset):
+        raise InputError(path, name, "is a group, expected a dataset")
+    if obj.ndim not in ranks:
+        want = " or ".join(str(r) for r in ranks)
+        raise InputError(path, name, f"wrong rank {obj.ndim} (shape {obj.shape}), expected rank {want}")
+    if obj.dtype.kind not in "fiu" or obj.dtype.kind == "c":
+        raise InputError(path, name, f"wrong dtype {obj.dtype}, expected real numbers")
+    if obj.size == 0 or any(s == 0 for s in obj.shape):
+        raise InputError(path, name, f"empty array (shape {obj.shape})")
+    try:
+        arr = np.asarray(obj[()], dtype=dtype)
+    except (OSError, ValueError) as exc:
+        raise InputError(path, name, f"unreadable data ({str(exc).split('(')[0].strip()}), "
+                                     "file truncated or corrupt?") from None
+    if not np.all(np.isfinite(arr)):
+        n_bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise InputError(path, name, f"contains {n_bad} NaN or Inf values")
+    return arr
+
+
+def _attr_str(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, np.ndarray) and value.size == 1:
+        return _attr_str(value.reshape(-1)[0])
+    return str(value)
+
+
+def _check_shape(path: str, name: str, arr: np.ndarray, allowed: list[tuple[int, ...]]) -> None:
+    if arr.shape not in allowed:
+        want = " or ".join(str(a) for a in allowed)
+        raise InputError(path, name, f"wrong shape {arr.shape}, expected {want}")
+
+
+# ---------------------------------------------------------------- recordings
+
+def load_recording(path: str | os.PathLike) -> Recording:
+    """Load and validate a recording file. Raises :class:`InputError` on any fault."""
+    path = str(path)
+    with _open(path) as f:
+        data = _read(f, path, "/exchange/data", ranks=(4,))
+        t, v, h, w = data.shape
+        quantity = _attr_str(f["/exchange/data"].attrs.get("quantity", "line_integral"))
+        if quantity not in QUANTITIES:
+            raise InputError(path, "/exchange/data", f"attribute quantity={quantity!r} is not one of "
+                                                     f"{', '.join(QUANTITIES)}")
+        theta = _read(f, path, "/exchange/theta", ranks=(1, 2), dtype=np.float64)
+        if theta.ndim == 1 and theta.shape[0] != v:
+            raise InputError(path, "/exchange/theta", f"{theta.shape[0]} angles but /exchange/data "
+                                                      f"has {v} views")
+        if theta.ndim == 2 and theta.shape != (t, v):
+            raise InputError(path, "/exchange/theta", f"shape {theta.shape} does not match "
+                                                      f"(frames, views) = ({t}, {v}) of /exchange/data")
+        time = _read(f, path, "/exchange/time", ranks=(1,), required=False, dtype=np.float64)
+        if time is not None:
+            _check_shape(path, "/exchange/time", time, [(t,)])
+            if t > 1 and not np.all(np.diff(time) > 0):
+                raise InputError(path, "/exchange/time", "times are not strictly increasing")
+        fields = {}
+        for name in ("data_white", "data_dark"):
+            arr = _read(f, path, f"/exchange/{name}", ranks=(3, 4), required=False)
+            if arr is not None:
+                _check_shape(path, f"/exchange/{name}", arr, [(v, h, w), (arr.shape[0], v, h, w)])
+                if arr.ndim == 3:
+                    arr = arr[None]
+            fields[name] = arr
+        if quantity == "intensity" and fields["data_white"] is None:
+            raise InputError(path, "/exchange/data_white", "missing, needed for quantity=intensity")
+        truth = _read(f, path, "/ground_truth/volume", ranks=(4,), required=False)
+        if truth is not None:
+            _check_shape(path, "/ground_truth/volume", truth, [(t, h, w, w)])
+        truth_beta = _read(f, path, "/ground_truth/volume_beta", ranks=(4,), required=False)
+        if truth_beta is not None:
+            _check_shape(path, "/ground_truth/volume_beta", truth_beta, [(t, h, w, w)])
+        attrs: dict[str, Any] = {}
+        for key in ROOT_ATTRS:
+            if key in f.attrs:
+                try:
+                    val = float(np.asarray(f.attrs[key]).reshape(-1)[0])
+                except (TypeError, ValueError, IndexError):
+                    raise InputError(path, f"/ attribute {key}", "not a number") from None
+                if not np.isfinite(val) or val < 0 or (val == 0 and key != "propagation_distance_m"):
+                    raise InputError(path, f"/ attribute {key}", f"invalid value {val}")
+                attrs[key] = val
+        if "description" in f.attrs:
+            attrs["description"] = _attr_str(f.attrs["description"])
+    geometry = Geometry.from_angles(theta, t, h, w, attrs.get("pixel_size_m"))
+    return Recording(data, geometry, quantity, time, fields["data_white"], fields["data_dark"],
+                     truth, truth_beta, attrs, path)
+
+
+def save_recording(rec: Recording, path: str | os.PathLike) -> None:
+    """Write a recording file atomically."""
+    g = rec.geometry
+    theta = g.angles_deg[0] if g.angles_shared else g.angles_deg
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        d = f.create_dataset("/exchange/data", data=np.asarray(rec.projections, np.float32))
+        d.attrs["quantity"] = rec.quantity
+        f.create_dataset("/exchange/theta", data=np.asarray(theta, np.float64))
+        f.create_dataset("/exchange/time", data=np.asarray(rec.time, np.float64))
+        if rec.white is not None:
+            f.create_dataset("/exchange/data_white", data=np.asarray(rec.white, np.float32))
+        if rec.dark is not None:
+            f.create_dataset("/exchange/data_dark", data=np.asarray(rec.dark, np.float32))
+        if rec.truth is not None:
+            f.create_dataset("/ground_truth/volume", data=np.asarray(rec.truth, np.float32),
+                             compression="gzip", compression_opts=1)
+        if rec.truth_beta is not None:
+            f.create_dataset("/ground_truth/volume_beta", data=np.asarray(rec.truth_beta, np.float32),
+                             compression="gzip", compression_opts=1)
+        for key, val in rec.attrs.items():
+            f.attrs[key] = val
+        f.attrs["software"] = f"xray4d {_version()}"
+
+
+# ---------------------------------------------------------------- reconstructions
+
+def load_reconstruction(path: str | os.PathLike) -> Reconstruction:
+    """Load and validate a reconstruction file."""
+    path = str(path)
+    with _open(path) as f:
+        vol = _read(f, path, "/reconstruction/volume", ranks=(4,))
+        time = _read(f, path, "/reconstruction/time", ranks=(1,), required=False, dtype=np.float64)
+        if time is None:
+            time = np.arange(vol.shape[0], dtype=np.float64)
+        _check_shape(path, "/reconstruction/time", time, [(vol.shape[0],)])
+        if vol.shape[2] != vol.shape[3]:
+            raise InputError(path, "/reconstruction/volume", f"shape {vol.shape} is not (T, H, W, W)")
+        beta = _read(f, path, "/reconstruction/volume_beta", ranks=(4,), required=False)
+        if beta is not None:
+            _check_shape(path, "/reconstruction/volume_beta", beta, [vol.shape])
+        a = f["/reconstruction"].attrs
+        try:
+            config = json.loads(_attr_str(a.get("config", "{}")))
+        except json.JSONDecodeError:
+            raise InputError(path, "/reconstruction attribute config", "not valid JSON") from None
+        return Reconstruction(vol, time, _attr_str(a.get("method", "")), config,
+                              float(a.get("wall_seconds", 0.0)), _attr_str(a.get("source", "")),
+                              beta, path)
+
+
+def save_reconstruction(rec: Reconstruction, path: str | os.PathLike) -> None:
+    """Write a reconstruction file atomically."""
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        g = f.create_group("reconstruction")
+        g.create_dataset("volume", data=np.asarray(rec.volume, np.float32),
+                         compression="gzip", compression_opts=1)
+        if rec.volume_beta is not None:
+            g.create_dataset("volume_beta", data=np.asarray(rec.volume_beta, np.float32),
+                             compression="gzip", compression_opts=1)
+        g.create_dataset("time", data=np.asarray(rec.time, np.float64))
+        g.attrs["method"] = rec.method
+        g.attrs["config"] = json.dumps(rec.config, default=str)
+        g.attrs["wall_seconds"] = float(rec.wall_seconds)
+        g.attrs["source"] = rec.source
+        g.attrs["software"] = f"xray4d {_version()}"
+
+
+def load_volume(path: str | os.PathLike) -> tuple[np.ndarray, str]:
+    """The volume of a file: ``/ground_truth/volume``, else ``/reconstruction/volume``.
+
+    Returns the (T, Z, Y, X) array and the dataset it came from.
+    """
+    path = str(path)
+    with _open(path) as f:
+        for name in ("/ground_truth/volume", "/reconstruction/volume"):
+            if name in f:
+                vol = _read(f, path, name, ranks=(4, 3))
+                if vol.ndim == 3:
+                    vol = vol[None]
+                if vol.shape[2] != vol.shape[3]:
+                    raise InputError(path, name, f"shape {vol.shape} is not (T, H, W, W)")
+                return vol, name
+    raise InputError(path, "/ground_truth/volume", "missing (and no /reconstruction/volume)")
+
+
+def _version() -> str:
+    from . import __version__
+    return __version__
