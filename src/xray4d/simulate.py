@@ -1,0 +1,722 @@
+"""Simulated recordings with ground truth.
+
+Two entry points:
+
+* :func:`simulate_droplets`: a binary droplet collision (approach, contact,
+  coalescence through a growing neck, damped oscillation of the merged drop; or
+  stretching separation into two drops), rendered as a voxel-averaged truth
+  volume and forward-projected at finer sampling than the voxel grid.
+* :func:`simulate_recording`: projections of a volume you already have (the
+  ``xray4d project`` verb).
+
+Units of the droplet model (:class:`DropletCollision`): lengths are fractions of
+the field of view W (the volume spans -0.5 .. 0.5 along x, y and z, the
+voxel-centre convention of ``geometry.py`` scaled by 1/W), times are
+*normalised* times, fractions of the movie (frame 0 at 0, the last frame at 1),
+and speeds are in W per movie. The drops collide along the x axis in the xy
+plane, so view 0 (theta = 0, rays along y) sees the collision side-on.
+
+The shape at a normalised time is built in a frame aligned with the line of
+centres (the *collision axis*, unit vector ``e``), where it is axisymmetric:
+
+1. two spheres of radii r1, r2 whose centres sit on the axis at
+   ``-m2/M d`` and ``+m1/M d`` (masses m ~ r^3, so the centre of mass stays at
+   the origin; ``d`` is the distance of the centres),
+2. joined by a smooth minimum of their signed distances with blend width ``k``
+   that grows from zero at contact (the neck: its radius grows like sqrt(time),
+   as in inertial coalescence),
+3. stretched by a volume-preserving affine map, factor ``lambda`` along ``e``
+   and ``lambda**-0.5`` across it (the l = 2 spheroidal oscillation),
+4. scaled about the centre of mass by ``s`` so that the total volume equals the
+   volume of the two initial drops (the volume of steps 1-2 is measured once per
+   time on a fine axisymmetric grid; scaling by s scales volume by s^3).
+
+Timeline (defaults in brackets): the drops approach at constant velocity and
+touch at ``contact_time`` [0.25]; the centres then meet along a cubic ease-out
+within ``coalescence_time`` [0.15] while the neck blend grows with time
+constant ``neck_time`` [0.03]; the l = 2 oscillation (``lambda = 1 + a``,
+``a = -A exp(-t/damping_time) sin(2 pi t/period)``) is switched on through a
+smoothstep window a quarter period before the centres meet, so the elongation
+of the merging pair flows continuously into the first oblate overshoot. With
+``separation`` the centres instead decelerate to ``min_distance`` (r1 + r2),
+accelerate apart to ``restitution`` times the approach speed and coast, and the
+neck pinches off when the smooth union disconnects along the axis.
+
+The axis turns with time for an off-centre impact: before contact it is the
+line of centres of two drops moving on straight parallel lines; after contact
+its angular velocity is ``L / I(t)`` with the angular momentum ``L = mu b v`` of
+the approach and a moment of inertia that shrinks from the orbital ``mu d^2`` to
+that of the merged sphere, so the merged drop spins up and keeps rotating.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .geometry import Geometry, centred_coordinates
+from .io import Recording
+from .projector import DENSE_OPERATOR_LIMIT_BYTES, Projector, slice_projection_matrix
+
+__all__ = ["DropletCollision", "DropletState", "droplet_state", "droplet_truth",
+           "simulate_droplets", "simulate_recording", "add_noise", "normalised_times"]
+
+
+# ---------------------------------------------------------------- parameters
+
+@dataclass(frozen=True)
+class DropletCollision:
+    """Parameters of a binary droplet collision (units: see the module docstring).
+
+    Attributes:
+        radius_1: radius of drop 1 (starts at negative x, moves towards +x).
+        radius_2: radius of drop 2 (starts at positive x, moves towards -x).
+        approach_speed: relative closing speed of the drops along x.
+        contact_time: normalised time at which the surfaces touch.
+        impact_parameter: dimensionless off-centre impact ``B = b / (r1 + r2)``
+            in [0, 1): the offset b of the two paths, perpendicular to x.
+        impact_direction_deg: direction of that offset about the x axis: 0 puts
+            drop 2 above drop 1 (offset along +z, seen by view 0), 90 along +y.
+        neck_time: time constant of the neck growth after contact.
+        neck_blend: final blend width of the smooth union, in units of the
+            smaller radius (0 gives a sharp union: no neck beyond the overlap).
+        coalescence_time: duration from contact until the centres meet
+            (coalescence mode).
+        oscillation_amplitude: amplitude of the axial stretch ``lambda - 1`` of
+            the merged drop (coalescence mode), in [0, 0.9).
+        oscillation_period: period of the l = 2 shape oscillation.
+        damping_time: e-folding time of the oscillation amplitude.
+        separation: stretching separation instead of coalescence: the merged
+            drop is compressed, stretches along the axis and pinches off into two
+            drops that move apart.
+        min_distance: (separation) closest distance of the centres, in units of
+            r1 + r2, in [0, 1).
+        restitution: (separation) outgoing relative speed over the radial
+            approach speed at contact, > 0.
+        value: value of f inside the liquid (0 outside).
+    """
+
+    radius_1: float = 0.14
+    radius_2: float = 0.14
+    approach_speed: float = 1.0
+    contact_time: float = 0.25
+    impact_parameter: float = 0.0
+    impact_direction_deg: float = 0.0
+    neck_time: float = 0.03
+    neck_blend: float = 1.0
+    coalescence_time: float = 0.15
+    oscillation_amplitude: float = 0.3
+    oscillation_period: float = 0.2
+    damping_time: float = 0.25
+    separation: bool = False
+    min_distance: float = 0.7
+    restitution: float = 0.6
+    value: float = 1.0
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name == "separation":
+                if not isinstance(v, (bool, np.bool_)):
+                    raise ValueError(f"separation must be True or False, got {v!r}")
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
+                raise ValueError(f"{f.name} must be a number, got {v!r}")
+            if math.isnan(v) or (math.isinf(v) and f.name != "damping_time"):
+                raise ValueError(f"{f.name} must be finite, got {v}")
+        positive = ("radius_1", "radius_2", "approach_speed", "neck_time", "coalescence_time",
+                    "oscillation_period", "damping_time", "restitution", "value")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0 <= self.impact_parameter < 1:
+            raise ValueError(f"impact_parameter must be in [0, 1), got {self.impact_parameter}")
+        if self.neck_blend < 0:
+            raise ValueError(f"neck_blend must be >= 0, got {self.neck_blend}")
+        if not 0 <= self.oscillation_amplitude < 0.9:
+            raise ValueError(f"oscillation_amplitude must be in [0, 0.9), got "
+                             f"{self.oscillation_amplitude}")
+        if not 0 <= self.min_distance < 1:
+            raise ValueError(f"min_distance must be in [0, 1), got {self.min_distance}")
+
+    @property
+    def total_volume(self) -> float:
+        """Volume of the liquid, 4/3 pi (r1^3 + r2^3), in W^3."""
+        return 4.0 / 3.0 * math.pi * (self.radius_1 ** 3 + self.radius_2 ** 3)
+
+    @property
+    def merged_radius(self) -> float:
+        """Radius of the sphere holding all the liquid, (r1^3 + r2^3)^(1/3)."""
+        return (self.radius_1 ** 3 + self.radius_2 ** 3) ** (1.0 / 3.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The parameters as a plain dict (JSON-ready)."""
+        return {k: (bool(v) if isinstance(v, (bool, np.bool_)) else float(v))
+                for k, v in dataclasses.asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class DropletState:
+    """The shape of the liquid at one normalised time (lengths in W).
+
+    Attributes:
+        time: normalised time.
+        phase: ``approach``, ``coalescence``, ``oscillation`` (coalescence mode)
+            or ``approach``, ``compression``, ``stretching``, ``separated``.
+        axis: unit vector (x, y, z) of the collision axis (line of centres).
+        centres: (2, 3) world positions (x, y, z) of the two sphere centres,
+            after stretch and scale.
+        radii: (2,) world radii of the spheres (after scale, before stretch).
+        distance: distance of the centres before stretch and scale.
+        blend: blend width k of the smooth union, before scale.
+        stretch: axial stretch factor lambda (1 = no oscillation).
+        scale: volume-restoring scale s about the centre of mass.
+    """
+
+    time: float
+    phase: str
+    axis: np.ndarray
+    centres: np.ndarray
+    radii: np.ndarray
+    distance: float
+    blend: float
+    stretch: float
+    scale: float
+
+
+def _smooth_min(a: torch.Tensor, b: torch.Tensor, k: float) -> torch.Tensor:
+    """Polynomial smooth minimum of two signed distances with blend width k."""
+    if k <= 0:
+        return torch.minimum(a, b)
+    h = (0.5 + 0.5 * (b - a) / k).clamp(0.0, 1.0)
+    return b + (a - b) * h - k * h * (1.0 - h)
+
+
+def _union_sdf(along: torch.Tensor, radial2: torch.Tensor, a1: float, a2: float,
+               r1: float, r2: float, k: float) -> torch.Tensor:
+    """Signed distance (approximate inside the blend) of the smooth union of two
+    spheres centred on the axis at ``a1``, ``a2``; points given by their axial
+    coordinate and squared distance from the axis."""
+    d1 = torch.sqrt((along - a1) ** 2 + radial2) - r1
+    d2 = torch.sqrt((along - a2) ** 2 + radial2) - r2
+    return _smooth_min(d1, d2, k)
+
+
+class _Kinematics:
+    """Continuous-time description of a :class:`DropletCollision` (internal)."""
+
+    def __init__(self, p: DropletCollision) -> None:
+        self.p = p
+        r1, r2 = float(p.radius_1), float(p.radius_2)
+        self.r1, self.r2 = r1, r2
+        self.m1, self.m2 = r1 ** 3, r2 ** 3          # masses (common factor dropped)
+        self.mass = self.m1 + self.m2
+        self.mu = self.m1 * self.m2 / self.mass
+        self.d_contact = r1 + r2
+        self.offset = p.impact_parameter * self.d_contact
+        self.x_contact = math.sqrt(self.d_contact ** 2 - self.offset ** 2)
+        self.v = float(p.approach_speed)
+        self.v_radial = self.v * self.x_contact / self.d_contact
+        self.k_max = p.neck_blend * min(r1, r2)
+        self.r_merged = p.merged_radius
+        self.inertia_merged = 0.4 * self.mass * self.r_merged ** 2
+        self.ang_momentum = self.mu * self.offset * self.v
+        self.phi_contact = math.atan2(self.offset, self.x_contact)
+        psi = math.radians(p.impact_direction_deg)
+        self.offset_dir = np.array([0.0, math.sin(psi), math.cos(psi)])
+        self.target_volume = p.total_volume
+        # coalescence: the centres meet along a cubic Hermite d = d_c h(s), s in
+        # [0, 1], leaving contact at the radial approach speed and arriving at rest
+        # (slope within the Fritsch-Carlson bound, so d decreases monotonically)
+        t_m = float(p.coalescence_time)
+        self.herm_alpha = min(self.v_radial * t_m / self.d_contact, 3.0)
+        # oscillation: the smooth union flattens its elongation as the centres meet
+        # (to second order in d), so the l = 2 oscillation is switched on a quarter
+        # period before they meet, through a smoothstep window; the drop then
+        # overshoots smoothly into the oblate phase
+        self.omega_osc = 2 * math.pi / p.oscillation_period
+        self.osc_ramp = min(p.oscillation_period / 4, t_m)
+        self.osc_start = p.contact_time + t_m - self.osc_ramp
+        # separation: decelerate to the closest distance, accelerate apart, coast
+        self.d_min = p.min_distance * self.d_contact
+        gap = self.d_contact - self.d_min
+        self.v_out = p.restitution * self.v_radial
+        self.t_compress = 2 * gap / self.v_radial
+        self.t_stretch = 2 * gap / self.v_out
+        self._pinch: float | None = None
+
+    # -- scalar laws, vectorised over numpy arrays of normalised times --------------
+
+    def distance(self, t: np.ndarray) -> np.ndarray:
+        """Distance of the sphere centres (before stretch and scale)."""
+        t = np.asarray(t, dtype=np.float64)
+        tau = t - self.p.contact_time
+        x_app = self.x_contact - self.v * tau
+        d = np.hypot(x_app, self.offset)
+        after = tau > 0
+        if self.p.separation:
+            gap = self.d_contact - self.d_min
+            a1 = self.v_radial ** 2 / (2 * gap)
+            a2 = self.v_out ** 2 / (2 * gap)
+            t1, t2 = self.t_compress, self.t_compress + self.t_stretch
+            comp = self.d_contact - self.v_radial * tau + 0.5 * a1 * tau ** 2
+            stre = self.d_min + 0.5 * a2 * (tau - t1) ** 2
+            coast = self.d_contact + self.v_out * (tau - t2)
+            d_after = np.where(tau < t1, comp, np.where(tau < t2, stre, coast))
+        else:
+            s = np.clip(tau / self.p.coalescence_time, 0.0, 1.0)
+            h = (2 * s ** 3 - 3 * s ** 2 + 1) - self.herm_alpha * (s ** 3 - 2 * s ** 2 + s)
+            d_after = self.d_contact * np.clip(h, 0.0, None)
+        return np.where(after, d_after, d)
+
+    def neck_progress(self, t: np.ndarray) -> np.ndarray:
+        """0 before contact, rising to 1 with time constant ``neck_time``."""
+        tau = np.asarray(t, dtype=np.float64) - self.p.contact_time
+        return np.where(tau > 0, -np.expm1(-np.maximum(tau, 0.0) / self.p.neck_time), 0.0)
+
+    def blend(self, t: np.ndarray) -> np.ndarray:
+        """Blend width k of the smooth union."""
+        return self.k_max * self.neck_progress(t)
+
+    def stretch(self, t: np.ndarray) -> np.ndarray:
+        """Axial stretch factor lambda of the damped l = 2 oscillation."""
+        t = np.asarray(t, dtype=np.float64)
+        if self.p.separation or self.p.oscillation_amplitude == 0:
+            return np.ones_like(t)
+        tp = np.maximum(t - self.osc_start, 0.0)
+        w = np.clip(tp / self.osc_ramp, 0.0, 1.0)
+        window = w * w * (3 - 2 * w)
+        a = -self.p.oscillation_amplitude * window * np.exp(-tp / self.p.damping_time) \
+            * np.sin(self.omega_osc * tp)
+        return 1.0 + a
+
+    def angular_velocity(self, t: np.ndarray) -> np.ndarray:
+        """Angular velocity of the collision axis after contact, L / I(t)."""
+        d = self.distance(t)
+        inertia = self.mu * d ** 2 + self.neck_progress(t) * self.inertia_merged
+        return self.ang_momentum / np.maximum(inertia, 1e-300)
+
+    def axis_angle(self, t: float) -> float:
+        """Angle of the axis from +x towards the offset direction."""
+        tau = t - self.p.contact_time
+        if tau <= 0:
+            return math.atan2(self.offset, self.x_contact - self.v * tau)
+        if self.ang_momentum == 0:
+            return 0.0
+        n = 1 + 64 * max(8, int(math.ceil(tau / min(self.p.neck_time, 0.01))))
+        grid = np.linspace(self.p.contact_time, t, min(n, 20001))
+        w = self.angular_velocity(grid)
+        return self.phi_contact + float(np.sum(0.5 * (w[1:] + w[:-1]) * np.diff(grid)))
+
+    def axis(self, t: float) -> np.ndarray:
+        phi = self.axis_angle(t)
+        return math.cos(phi) * np.array([1.0, 0.0, 0.0]) + math.sin(phi) * self.offset_dir
+
+    # -- volume and phases ----------------------------------------------------------
+
+    def union_volume(self, d: float, k: float) -> float:
+        """Volume of the smooth union (before stretch and scale), axisymmetric quadrature."""
+        a1, a2 = -self.m2 / self.mass * d, self.m1 / self.mass * d
+        if k <= 0 and d >= self.r1 + self.r2:
+            return self.target_volume
+        h = min(self.r1, self.r2) / 40.0   # volume error ~1e-4
+        lo = min(a1 - self.r1, a2 - self.r2) - k / 4 - 2 * h
+        hi = max(a1 + self.r1, a2 + self.r2) + k / 4 + 2 * h
+        rho_max = max(self.r1, self.r2) + k / 4 + 2 * h
+        nx, nr = int(math.ceil((hi - lo) / h)), int(math.ceil(rho_max / h))
+        x = lo + h * (torch.arange(nx, dtype=torch.float64) + 0.5)
+        rho = h * (torch.arange(nr, dtype=torch.float64) + 0.5)
+        g = _union_sdf(x[:, None], (rho ** 2)[None, :], a1, a2, self.r1, self.r2, k)
+        occ = (0.5 - g / h).clamp(0.0, 1.0)
+        return float((occ * (2 * math.pi * rho * h * h)[None, :]).sum())
+
+    def pinch_time(self) -> float:
+        """Normalised time at which the stretched drop pinches off (separation), else inf."""
+        if not self.p.separation:
+            return math.inf
+        if self._pinch is None:
+            t_lo = self.p.contact_time + self.t_compress
+            t_hi = t_lo + self.t_stretch + (self.k_max + 1e-9) / self.v_out
+            if not self._connected(t_lo):
+                self._pinch = t_lo
+            else:
+                for _ in range(60):
+                    mid = 0.5 * (t_lo + t_hi)
+                    if self._connected(mid):
+                        t_lo = mid
+                    else:
+                        t_hi = mid
+                self._pinch = t_hi
+        return self._pinch
+
+    def _connected(self, t: float) -> bool:
+        d, k = float(self.distance(t)), float(self.blend(t))
+        a1, a2 = -self.m2 / self.mass * d, self.m1 / self.mass * d
+        x = torch.linspace(a1, a2, 401, dtype=torch.float64)
+        g = _union_sdf(x, torch.zeros_like(x), a1, a2, self.r1, self.r2, k)
+        return bool((g <= 0).all())
+
+    def phase(self, t: float) -> str:
+        tau = t - self.p.contact_time
+        if tau < 0:
+            return "approach"
+        if self.p.separation:
+            if tau < self.t_compress:
+                return "compression"
+            return "stretching" if t < self.pinch_time() else "separated"
+        return "coalescence" if tau < self.p.coalescence_time else "oscillation"
+
+    def state(self, t: float) -> DropletState:
+        t = float(t)
+        d = float(self.distance(t))
+        k = float(self.blend(t))
+        lam = float(self.stretch(t))
+        vol = self.union_volume(d, k)
+        s = (self.target_volume / vol) ** (1.0 / 3.0)
+        e = self.axis(t)
+        a = np.array([-self.m2 / self.mass * d, self.m1 / self.mass * d])
+        centres = (s * lam * a)[:, None] * e[None, :]
+        return DropletState(t, self.phase(t), e, centres, s * np.array([self.r1, self.r2]),
+                            d, k, lam, s)
+
+
+def droplet_state(params: DropletCollision, time: float) -> DropletState:
+    """The shape parameters of the collision at one normalised time (0 = first frame,
+    1 = last frame; other values extrapolate the same laws)."""
+    return _Kinematics(params).state(time)
+
+
+def normalised_times(frames: int) -> np.ndarray:
+    """Normalised time of each frame: ``i / (frames - 1)`` (0 for a single frame)."""
+    if frames < 1:
+        raise ValueError(f"frames must be >= 1, got {frames}")
+    if frames == 1:
+        return np.zeros(1)
+    return np.arange(frames, dtype=np.float64) / (frames - 1)
+
+
+# ---------------------------------------------------------------- rendering
+
+def _fine_coords(n_fine: int) -> np.ndarray:
+    """Centres of the fine voxels in W units (the volume spans -0.5 .. 0.5)."""
+    return centred_coordinates(n_fine) / n_fine
+
+
+def _box(state: DropletState, kin: _Kinematics, n_fine: int, oversample: int
+         ) -> tuple[slice, slice, slice] | None:
+    """Fine-voxel index ranges (z, y, x) that hold the liquid, aligned to blocks of
+    ``oversample``; None when the liquid is outside the field of view."""
+    lam = state.stretch
+    grow = max(lam, lam ** -0.5)
+    lo = np.full(3, np.inf)
+    hi = np.full(3, -np.inf)
+    for c, r in zip(state.centres, (kin.r1, kin.r2)):
+        # inside the smooth union min(d1, d2) <= k/4; plus one fine voxel of anti-aliasing
+        reach = grow * (state.scale * (r + state.blend / 4) + 1.0 / n_fine)
+        lo = np.minimum(lo, c - reach)
+        hi = np.maximum(hi, c + reach)
+    half = (n_fine - 1) / 2.0
+    # x, y, z -> index; one voxel of margin for the anti-aliasing ramp
+    i_lo = np.floor(lo * n_fine + half).astype(int) - 1
+    i_hi = np.ceil(hi * n_fine + half).astype(int) + 2
+    i_lo = np.clip((i_lo // oversample) * oversample, 0, n_fine)
+    i_hi = np.clip(-(-i_hi // oversample) * oversample, 0, n_fine)
+    if np.any(i_hi <= i_lo):
+        return None
+    sx, sy, sz = (slice(int(a), int(b)) for a, b in zip(i_lo, i_hi))
+    return sz, sy, sx
+
+
+def _render_fine(state: DropletState, kin: _Kinematics, n_fine: int, oversample: int,
+                 value: float) -> tuple[tuple[slice, slice, slice], torch.Tensor] | None:
+    """Anti-aliased occupancy of the liquid on the fine grid, inside its bounding box.
+
+    Returns the fine-voxel index ranges (z, y, x) of the box and the occupancy
+    there, or None when the liquid is outside the field of view.
+    """
+    box = _box(state, kin, n_fine, oversample)
+    if box is None:
+        return None
+    coords = torch.as_tensor(_fine_coords(n_fine), dtype=torch.float32)
+    z, y, x = coords[box[0]], coords[box[1]], coords[box[2]]
+    e0, e1, e2 = (float(c) for c in state.axis)
+    s, lam = state.scale, state.stretch
+    # world -> canonical frame: axial coordinate and squared distance from the axis,
+    # undoing the scale s and the volume-preserving stretch (lam along, lam^-1/2 across)
+    along = (e0 * x)[None, None, :] + (e1 * y)[None, :, None] + (e2 * z)[:, None, None]
+    radial2 = (x * x)[None, None, :] + (y * y)[None, :, None] + (z * z)[:, None, None]
+    radial2.addcmul_(along, along, value=-1.0).clamp_min_(0.0).mul_(lam / (s * s))
+    along.mul_(1.0 / (s * lam))
+    d = state.distance
+    a1, a2 = -kin.m2 / kin.mass * d, kin.m1 / kin.mass * d
+    d1 = (along - a1).square_().add_(radial2).sqrt_().sub_(kin.r1)
+    d2 = along.sub_(a2).square_().add_(radial2).sqrt_().sub_(kin.r2)
+    del radial2
+    k = state.blend
+    if k > 0:
+        # polynomial smooth minimum, in place: d2 + (d1 - d2) h - k h (1 - h)
+        h = torch.sub(d2, d1).mul_(0.5 / k).add_(0.5).clamp_(0.0, 1.0)
+        diff = d1.sub_(d2)
+        sdf = d2.addcmul_(diff, h)
+        sdf.addcmul_(h, h.neg().add_(1.0), value=-k)
+    else:
+        sdf = torch.minimum(d1, d2)
+    # back to world units, then to fine voxels: clamp(0.5 - sdf) is the
+    # anti-aliased fraction of a voxel inside
+    occ = sdf.mul_(-s * n_fine).add_(0.5).clamp_(0.0, 1.0)
+    if value != 1.0:
+        occ.mul_(value)
+    return box, occ
+
+
+def _block_mean(a: torch.Tensor, factor: int, dims: Sequence[int]) -> torch.Tensor:
+    """Average non-overlapping blocks of ``factor`` along the given dimensions."""
+    if factor == 1:
+        return a
+    shape: list[int] = []
+    red: list[int] = []
+    for i, n in enumerate(a.shape):
+        if i in dims:
+            shape += [n // factor, factor]
+            red.append(len(shape) - 1)
+        else:
+            shape.append(n)
+    return a.reshape(shape).mean(dim=red)
+
+
+def _check_render_args(size: int, oversample: int) -> None:
+    if int(size) != size or size < 2:
+        raise ValueError(f"size must be an integer >= 2, got {size}")
+    if int(oversample) != oversample or oversample < 1:
+        raise ValueError(f"oversample must be an integer >= 1, got {oversample}")
+
+
+def droplet_truth(params: DropletCollision, size: int = 64, frames: int = 40, *,
+                  times: Sequence[float] | np.ndarray | None = None,
+                  oversample: int = 2) -> np.ndarray:
+    """Ground-truth volumes f[t, z, y, x] of a droplet collision, float32.
+
+    Args:
+        params: the collision.
+        size: voxels along each axis (Z = Y = X = size; voxel = detector pixel).
+        frames: number of frames, at normalised times ``i / (frames - 1)``;
+            ignored when ``times`` is given.
+        times: normalised times to render instead (any real values).
+        oversample: sub-voxels per axis averaged into each voxel; each
+            sub-voxel is anti-aliased as ``clamp(0.5 - sdf, 0, 1)``.
+
+    Returns:
+        array (T, size, size, size), ``params.value`` inside, 0 outside.
+    """
+    _check_render_args(size, oversample)
+    tt = normalised_times(frames) if times is None else np.asarray(times, np.float64).reshape(-1)
+    kin = _Kinematics(params)
+    n_fine = size * oversample
+    out = np.zeros((len(tt), size, size, size), dtype=np.float32)
+    for i, t in enumerate(tt):
+        got = _render_fine(kin.state(t), kin, n_fine, oversample, float(params.value))
+        if got is None:
+            continue
+        box, occ = got
+        coarse = _block_mean(occ, oversample, (0, 1, 2))
+        idx = tuple(slice(b.start // oversample, b.stop // oversample) for b in box)
+        out[(i,) + idx] = coarse.numpy()
+    return out
+
+
+# ---------------------------------------------------------------- projections
+
+def add_noise(projections: np.ndarray, noise: float, seed: int = 0) -> np.ndarray:
+    """Add Gaussian noise of standard deviation ``noise * max(projections)``.
+
+    Deterministic under ``seed`` (``numpy.random.default_rng``); ``noise = 0``
+    returns a float32 copy. Returns float32.
+    """
+    if not (noise >= 0 and math.isfinite(noise)):
+        raise ValueError(f"noise must be a finite number >= 0, got {noise}")
+    clean = np.asarray(projections, dtype=np.float32)
+    if noise == 0:
+        return clean.copy()
+    sigma = float(noise) * float(np.max(clean)) if clean.size else 0.0
+    rng = np.random.default_rng(seed)
+    return (clean + sigma * rng.standard_normal(clean.shape)).astype(np.float32)
+
+
+def _angles_array(angles_deg: Sequence[float] | np.ndarray, frames: int) -> np.ndarray:
+    a = np.asarray(angles_deg, dtype=np.float64)
+    if a.ndim == 1:
+        a = np.broadcast_to(a, (frames, a.shape[0])).copy()
+    if a.ndim != 2 or a.shape[0] != frames or a.shape[1] < 1:
+        raise ValueError(f"angles must have shape (V,) or ({frames}, V), got {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError("angles must be finite")
+    return a
+
+
+class _BoxProjector:
+    """Line integrals of one frame's liquid box on the fine detector (internal).
+
+    Uses the Joseph operator of ``projector.py`` (one (W, W*W) matrix per view,
+    ``slice_projection_matrix``) restricted to the voxel columns of the box, so
+    the cost scales with the box, not the volume. Falls back to the (sparse)
+    :class:`~xray4d.projector.Projector` on whole slices when the dense operator
+    of one frame would be too large.
+    """
+
+    def __init__(self, angles: np.ndarray, width: int) -> None:
+        self.angles = angles
+        self.width = width
+        self.shared = bool(np.all(angles == angles[:1]))
+        n_bytes = angles.shape[1] * width ** 3 * 4
+        self.dense = n_bytes <= DENSE_OPERATOR_LIMIT_BYTES
+        self._key: bytes | None = None
+        self._op: torch.Tensor | Projector | None = None
+
+    def _operator(self, frame: int) -> torch.Tensor | Projector:
+        a = self.angles[0 if self.shared else frame]
+        if a.tobytes() != self._key:
+            w = self.width
+            if self.dense:
+                self._op = torch.cat([slice_projection_matrix(float(v), w) for v in a]
+                                     ).reshape(len(a) * w, w, w)
+            else:
+                self._op = Projector(Geometry.from_angles(a, 1, 1, w))
+            self._key = a.tobytes()
+        assert self._op is not None
+        return self._op
+
+    def __call__(self, occ: torch.Tensor, box_y: slice, box_x: slice, frame: int) -> torch.Tensor:
+        """occ (rows, ny, nx) at columns (box_y, box_x) of the slices -> (V, rows, W)."""
+        op = self._operator(frame)
+        rows, w = occ.shape[0], self.width
+        views = self.angles.shape[1]
+        if isinstance(op, torch.Tensor):
+            sub = op[:, box_y, box_x].reshape(views * w, -1)
+            out = occ.reshape(rows, -1) @ sub.t()
+            return out.reshape(rows, views, w).permute(1, 0, 2)
+        slab = torch.zeros((rows, w, w), dtype=occ.dtype)
+        slab[:, box_y, box_x] = occ
+        out = op.forward(slab[:, None], frames=np.zeros(rows, dtype=np.int64))
+        return out[:, :, 0, :].permute(1, 0, 2)
+
+
+def simulate_droplets(params: DropletCollision | None = None, size: int = 64, frames: int = 40,
+                      angles_deg: Sequence[float] | np.ndarray = (0.0, 23.8), noise: float = 0.01,
+                      seed: int = 0, *, oversample: int = 2, frame_interval_s: float = 1.0,
+                      pixel_size_m: float | None = None) -> Recording:
+    """Simulate a recording of a droplet collision, with its ground truth.
+
+    The liquid is rendered on a grid ``oversample`` times finer than the voxel
+    grid; the truth is the block average of that grid and the projections are
+    its line integrals on a detector ``oversample`` times finer, averaged over
+    detector pixel blocks (so the data are not made by the projector that
+    reconstructs them).
+
+    Args:
+        params: the collision (default :class:`DropletCollision()`).
+        size: detector width and height W = H = size; the volume is size^3.
+        frames: number of frames T, at normalised times ``i / (T - 1)``.
+        angles_deg: view angles in degrees, shape (V,) or (T, V).
+        noise: Gaussian noise, standard deviation ``noise * max(clean projections)``.
+        seed: seed of the noise.
+        oversample: fine sub-voxels (and sub-pixels) per axis, >= 1.
+        frame_interval_s: time between frames written to ``/exchange/time``.
+        pixel_size_m: optional pixel size recorded in the attributes.
+
+    Returns:
+        a :class:`~xray4d.io.Recording` of ``line_integral`` projections
+        (T, V, size, size) float32 with ``truth`` (T, size, size, size) float32.
+    """
+    params = DropletCollision() if params is None else params
+    _check_render_args(size, oversample)
+    if not (frame_interval_s > 0 and math.isfinite(frame_interval_s)):
+        raise ValueError(f"frame_interval_s must be > 0, got {frame_interval_s}")
+    if not (noise >= 0 and math.isfinite(noise)):
+        raise ValueError(f"noise must be a finite number >= 0, got {noise}")
+    tt = normalised_times(frames)
+    angles = _angles_array(angles_deg, frames)
+    views = angles.shape[1]
+    kin = _Kinematics(params)
+    n_fine = size * oversample
+    truth = np.zeros((frames, size, size, size), dtype=np.float32)
+    clean = np.zeros((frames, views, size, size), dtype=np.float32)
+    project = _BoxProjector(angles, n_fine)
+    phases = []
+    with torch.no_grad():
+        for i, t in enumerate(tt):
+            state = kin.state(t)
+            phases.append(state.phase)
+            got = _render_fine(state, kin, n_fine, oversample, float(params.value))
+            if got is None:
+                continue
+            (bz, by, bx), occ = got
+            idx = tuple(slice(b.start // oversample, b.stop // oversample) for b in (bz, by, bx))
+            truth[(i,) + idx] = _block_mean(occ, oversample, (0, 1, 2)).numpy()
+            # fine line integrals are in fine-pixel units: divide by oversample
+            fine = project(occ, by, bx, i) / oversample
+            clean[i, :, idx[0], :] = _block_mean(fine, oversample, (1, 2)).numpy()
+    data = add_noise(clean, noise, seed)
+    description = {
+        "phantom": "droplet_collision",
+        "parameters": params.to_dict(),
+        "size": int(size), "frames": int(frames), "oversample": int(oversample),
+        "noise": float(noise), "seed": int(seed),
+        "normalised_times": "frame i at i / (frames - 1)",
+        "phases": phases,
+    }
+    attrs: dict[str, Any] = {"description": json.dumps(description)}
+    if pixel_size_m is not None:
+        attrs["pixel_size_m"] = float(pixel_size_m)
+    geometry = Geometry.from_angles(angles, frames, size, size, pixel_size_m)
+    return Recording(data, geometry, "line_integral",
+                     time=np.arange(frames, dtype=np.float64) * frame_interval_s,
+                     truth=truth, attrs=attrs)
+
+
+def simulate_recording(volume: np.ndarray | torch.Tensor, angles_deg: Sequence[float] | np.ndarray,
+                       *, noise: float = 0.0, seed: int = 0, time: np.ndarray | None = None,
+                       attrs: dict[str, Any] | None = None) -> Recording:
+    """Forward-project a volume f[t, z, y, x] into a recording, keeping it as truth.
+
+    Args:
+        volume: (T, Z, Y, X) with Y = X (a (Z, Y, X) array is one frame).
+        angles_deg: view angles in degrees, (V,) or (T, V).
+        noise: Gaussian noise, standard deviation ``noise * max(clean projections)``.
+        seed: seed of the noise.
+        time: (T,) frame times, default 0 .. T-1.
+        attrs: root attributes of the recording (description, pixel_size_m, ...).
+
+    Returns:
+        a ``line_integral`` :class:`~xray4d.io.Recording` (T, V, Z, X) with the
+        volume as ``truth``. The projector is the dense one of ``projector.py``
+        at the volume's own resolution.
+    """
+    vol = torch.as_tensor(np.asarray(volume, dtype=np.float32))
+    if vol.dim() == 3:
+        vol = vol[None]
+    if vol.dim() != 4 or vol.shape[2] != vol.shape[3]:
+        raise ValueError(f"volume must have shape (T, Z, Y, X) with Y = X, got {tuple(vol.shape)}")
+    if not torch.isfinite(vol).all():
+        raise ValueError("volume contains NaN or Inf values")
+    frames, height, width = vol.shape[0], vol.shape[1], vol.shape[3]
+    angles = _angles_array(angles_deg, frames)
+    geometry = Geometry.from_angles(angles, frames, height, width,
+                                    (attrs or {}).get("pixel_size_m"))
+    projector = Projector(geometry)
+    clean = np.zeros((frames, angles.shape[1], height, width), dtype=np.float32)
+    with torch.no_grad():
+        for i in range(frames):
+            clean[i] = projector.forward(vol[i:i + 1], frames=[i])[0].numpy()
+    data = add_noise(clean, noise, seed)
+    if time is None:
+        time = np.arange(frames, dtype=np.float64)
+    time = np.asarray(time, dtype=np.float64)
+    if time.shape != (frames,):
+        raise ValueError(f"time must have shape ({frames},), got {time.shape}")
+    return Recording(data, geometry, "line_integral", time=time, truth=vol.numpy().copy(),
+                     attrs=dict(attrs or {}))
