@@ -19,6 +19,14 @@ class UsageError(Exception):
     """A bad command-line request (exit 2, one line)."""
 
 
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        sys.exit(2)
+
+
 def parse_angles(text: str) -> list[float]:
     try:
         vals = [float(a) for a in text.split(",") if a.strip() != ""]
@@ -46,8 +54,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     try:
         with h5py.File(args.file, "r") as f:
             is_rec = "reconstruction" in f and "exchange" not in f
-    except OSError:
-        is_rec = False
+    except (OSError, RuntimeError, KeyError):
+        is_rec = False  # load_recording below names the fault
     if is_rec:
         r = load_reconstruction(args.file)
         print(f"file:        {args.file}")
@@ -82,9 +90,10 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
-    p = argparse.ArgumentParser(prog="xray4d", description="4D reconstruction from sparse X-ray projections")
+    p = OneLineArgumentParser(prog="xray4d",
+                              description="4D reconstruction from sparse X-ray projections")
     p.add_argument("--version", action="version", version=f"xray4d {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineArgumentParser)
     s = sub.add_parser("info", help="summarise a recording or reconstruction file")
     s.add_argument("file")
     s.set_defaults(func=cmd_info)
@@ -112,4 +121,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # import through the package so that exceptions raised by verb modules are the same classes
+    from xray4d.cli import main as _main
+    sys.exit(_main())

@@ -108,32 +108,55 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp makes the file 0600; give the result the usual mode (0666 minus umask)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
 
 
-def _open(path: str | os.PathLike) -> h5py.File:
+# what h5py raises on a file whose structure is corrupt (e.g. a zero-filled tail)
+_H5_ERRORS = (KeyError, RuntimeError, OSError)
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc).strip("'\"").split("(")[0].strip().rstrip(",") or "unreadable"
+
+
+@contextlib.contextmanager
+def _open(path: str | os.PathLike) -> Iterator[h5py.File]:
+    """Open an HDF5 file for reading; h5py errors inside the block become :class:`InputError`."""
     p = Path(path)
     if not p.exists():
         raise InputError(path, "/", "no such file")
     if p.is_dir():
         raise InputError(path, "/", "is a directory, not an HDF5 file")
     try:
-        return h5py.File(p, "r")
+        f = h5py.File(p, "r")
     except OSError as exc:
-        reason = str(exc).split("(")[0].strip().rstrip(",") or "unreadable"
-        raise InputError(path, "/", f"not a readable HDF5 file ({reason})") from None
+        raise InputError(path, "/", f"not a readable HDF5 file ({_reason(exc)})") from None
+    with f:
+        try:
+            yield f
+        except _H5_ERRORS as exc:
+            raise InputError(path, "/", f"unreadable HDF5 structure ({_reason(exc)}), "
+                                        "file truncated or corrupt?") from None
 
 
 def _read(f: h5py.File, path: str, name: str, *, ranks: tuple[int, ...],
           required: bool = True, dtype=np.float32) -> np.ndarray | None:
-    if name not in f:
+    try:
+        present = name in f
+        obj = f[name] if present else None
+    except _H5_ERRORS as exc:
+        raise InputError(path, name, f"unreadable ({_reason(exc)}), file truncated or corrupt?") from None
+    if not present:
         if required:
             raise InputError(path, name, "missing")
         return None
-    obj = f[name]
     if not isinstance(obj, h5py.Dataset):
         raise InputError(path, name, "is a group, expected a dataset")
     if obj.ndim not in ranks:
