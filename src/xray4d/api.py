@@ -1,0 +1,81 @@
+"""The Python API: reconstruct a recording (in memory or on disk).
+
+The CLI and the demo are thin layers over these functions.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .config import ReconstructionConfig, load_preset
+from .io import InputError, Recording, atomic_path, load_recording, save_reconstruction
+from .methods import get_method
+from .reconstruct import FitResult
+
+__all__ = ["reconstruct", "reconstruct_file", "resolve_config", "preview_dir", "checkpoint_file"]
+
+
+def resolve_config(preset: str = "default", overrides: dict[str, Any] | None = None,
+                   method: str | None = None) -> ReconstructionConfig:
+    """A preset with nested overrides applied (and the method, if given)."""
+    cfg = load_preset(preset)
+    if overrides:
+        cfg = cfg.updated(overrides)
+    if method:
+        cfg.method = method
+    return cfg
+
+
+def reconstruct(recording: Recording, config: ReconstructionConfig | None = None, *,
+                checkpoint_path: str | os.PathLike | None = None, resume: bool = False,
+                progress: bool = True) -> FitResult:
+    """Reconstruct a 4D movie from a recording with the configured method.
+
+    Returns a :class:`~xray4d.reconstruct.FitResult`; its ``reconstruction``
+    holds the volume (T, Z, Y, X) on the recording's voxel grid.
+    """
+    config = config or load_preset("default")
+    method = get_method(config.method)
+    return method(recording, config, checkpoint_path, progress, resume)
+
+
+def preview_dir(out: str | os.PathLike) -> Path:
+    """The preview folder written beside a reconstruction file."""
+    out = Path(out)
+    return out.with_name(out.stem + "_preview")
+
+
+def checkpoint_file(out: str | os.PathLike) -> Path:
+    """The checkpoint written beside a reconstruction file while it is fitted."""
+    out = Path(out)
+    return out.with_name(out.name + ".ckpt")
+
+
+def reconstruct_file(recording_path: str | os.PathLike, out: str | os.PathLike,
+                     config: ReconstructionConfig | None = None, *, resume: bool = False,
+                     progress: bool = True, previews: bool = True) -> FitResult:
+    """Load a recording, reconstruct it, write the reconstruction file and its previews.
+
+    The checkpoint ``OUT.ckpt`` is kept while fitting (``resume=True`` continues
+    from it) and removed once the output is complete.
+    """
+    rec = load_recording(recording_path)
+    config = config or load_preset("default")
+    ckpt = checkpoint_file(out)
+    if resume and not ckpt.exists():
+        raise InputError(ckpt, "checkpoint", "no checkpoint to resume from")
+    result = reconstruct(rec, config, checkpoint_path=ckpt, resume=resume, progress=progress)
+    save_reconstruction(result.reconstruction, out)
+    if previews:
+        from .preview import write_previews
+        pdir = preview_dir(out)
+        write_previews(pdir, result.reconstruction.volume, rec.projections, result.predicted,
+                       result.losses, result.loss_times, truth=rec.truth,
+                       angles_deg=rec.geometry.angles_deg,
+                       title=f"{config.method}: {Path(recording_path).name}")
+        with atomic_path(pdir / "config.yaml") as tmp:
+            tmp.write_text(config.to_yaml())
+    if ckpt.exists():
+        ckpt.unlink()
+    return result

@@ -1,0 +1,124 @@
+"""Typed run configuration, YAML presets, and their resolution.
+
+A config is saved beside every output (and inside the reconstruction file) so
+that a run can be repeated exactly.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import yaml
+
+__all__ = ["FieldConfig", "TrainConfig", "RegularizerConfig", "ReconstructionConfig",
+           "PRESETS", "load_preset"]
+
+PRESETS = ("fast", "default", "quality")
+
+
+@dataclass
+class FieldConfig:
+    """The X-Hexplane field."""
+
+    channels: int = 16
+    #: final spatial plane resolution as a fraction of the voxel grid (1.0 = one node per voxel)
+    space_scale: float = 1.0
+    #: final time resolution as a fraction of the number of frames
+    time_scale: float = 1.0
+    #: spatial/time resolution at the start, as fractions of the final ones (coarse-to-fine)
+    initial_scale: float = 0.25
+    #: fractions of training at which planes are upsampled (geometric steps to the final size)
+    upsample_at: list[float] = field(default_factory=lambda: [0.1, 0.25])
+    decoder: str = "linear"
+    mlp_hidden: int = 64
+    activation: str = "sigmoid"
+    #: upper bound of the sigmoid output; None estimates it from the projections
+    value_max: float | None = None
+    init_value: float = 0.02
+    init_scale: float = 0.1
+
+
+@dataclass
+class RegularizerConfig:
+    """Weights of the named regularisers (0 switches one off)."""
+
+    plane_tv: float = 1e-4
+    temporal_smoothness: float = 1e-4
+    l1_sparsity: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation schedule."""
+
+    #: iterations; None runs until the time budget
+    iterations: int | None = 2000
+    #: wall-clock seconds for fitting; None for no limit
+    time_budget_s: float | None = None
+    frames_per_batch: int = 8
+    lr_planes: float = 0.02
+    lr_decoder: float = 0.005
+    #: learning rates decay exponentially to this fraction by the end
+    lr_final_ratio: float = 0.1
+    checkpoint_every_s: float = 30.0
+    seed: int = 0
+    device: str = "cpu"
+    #: render at most this many frames at once when writing the output
+    render_chunk: int = 8
+
+
+@dataclass
+class ReconstructionConfig:
+    """Everything a reconstruction run needs besides the data."""
+
+    method: str = "hexplane"
+    preset: str = "default"
+    field: FieldConfig = dataclasses.field(default_factory=FieldConfig)
+    regularizers: RegularizerConfig = dataclasses.field(default_factory=RegularizerConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ReconstructionConfig":
+        """Build from a (possibly partial) nested dict; unknown keys are errors."""
+        cfg = cls()
+        _merge(cfg, data, "config")
+        return cfg
+
+    def updated(self, data: dict[str, Any]) -> "ReconstructionConfig":
+        """A copy with a nested dict of overrides applied."""
+        cfg = ReconstructionConfig.from_dict(self.to_dict())
+        _merge(cfg, data, "config")
+        return cfg
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def _merge(obj: Any, data: dict[str, Any], where: str) -> None:
+    names = {f.name: f for f in dataclasses.fields(obj)}
+    for key, value in data.items():
+        if key not in names:
+            raise ValueError(f"{where}: unknown key {key!r} (known: {', '.join(names)})")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ValueError(f"{where}.{key}: expected a mapping")
+            _merge(current, value, f"{where}.{key}")
+        else:
+            setattr(obj, key, value)
+
+
+def load_preset(name: str) -> ReconstructionConfig:
+    """The config of a named preset (``fast``, ``default``, ``quality``)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    text = resources.files("xray4d.presets").joinpath(f"{name}.yaml").read_text()
+    data = yaml.safe_load(text) or {}
+    cfg = ReconstructionConfig.from_dict(data)
+    cfg.preset = name
+    return cfg

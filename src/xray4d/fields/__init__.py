@@ -1,0 +1,5 @@
+"""Fields: models of f(x, y, z, t) behind one interface (:class:`Field`)."""
+from .base import Field
+from .hexplane import HexPlaneField
+
+__all__ = ["Field", "HexPlaneField"]

@@ -1,0 +1,189 @@
+"""Figures a user checks at a glance: slices, maximum-intensity projections,
+measured vs predicted projections, the movie as GIF/MP4, and the loss curve.
+
+All files are written atomically into one preview folder.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .io import atomic_path
+
+__all__ = ["frame_panel", "write_previews", "pick_frames"]
+
+
+def _matplotlib():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def pick_frames(n_frames: int, count: int = 6) -> list[int]:
+    """Up to ``count`` frame indices spread evenly over the movie, first and last included."""
+    if n_frames <= count:
+        return list(range(n_frames))
+    return sorted({int(round(i)) for i in np.linspace(0, n_frames - 1, count)})
+
+
+def _colour(img: np.ndarray, vmax: float, cmap: str = "magma") -> np.ndarray:
+    from matplotlib import colormaps
+    norm = np.clip(img / vmax, 0, 1) if vmax > 0 else np.zeros_like(img)
+    return (colormaps[cmap](norm)[..., :3] * 255).astype(np.uint8)
+
+
+def frame_panel(frame: np.ndarray, vmax: float, mip_vmax: float | None = None) -> np.ndarray:
+    """One frame f[z, y, x] as an RGB image: central slices (top) and MIPs (bottom).
+
+    Columns: the x-y plane (seen from above), x-z (seen along y, like view 0),
+    y-z (seen along x). Separated by a 2-pixel gap.
+    """
+    z, y, x = frame.shape
+    slices = [frame[z // 2], frame[:, y // 2, :], frame[:, :, x // 2]]
+    mips = [frame.max(axis=0), frame.max(axis=1), frame.max(axis=2)]
+    mip_vmax = vmax if mip_vmax is None else mip_vmax
+    rows = []
+    for imgs, vm in ((slices, vmax), (mips, mip_vmax)):
+        h = max(i.shape[0] for i in imgs)
+        tiles = []
+        for im in imgs:
+            tile = np.zeros((h, im.shape[1], 3), np.uint8)
+            tile[:im.shape[0]] = _colour(im[::-1] if im is not imgs[0] else im, vm)
+            tiles.append(tile)
+            tiles.append(np.full((h, 2, 3), 255, np.uint8))
+        rows.append(np.concatenate(tiles[:-1], axis=1))
+        rows.append(np.full((2, rows[-1].shape[1], 3), 255, np.uint8))
+    return np.concatenate(rows[:-1], axis=0)
+
+
+def _save_png(fig, path: Path) -> None:
+    plt = _matplotlib()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _upscale(img: np.ndarray, factor: int) -> np.ndarray:
+    return np.repeat(np.repeat(img, factor, axis=0), factor, axis=1)
+
+
+def write_movie(volume: np.ndarray, out_dir: Path, fps: float = 8.0,
+                truth: np.ndarray | None = None) -> list[Path]:
+    """movie.gif (and movie.mp4 where ffmpeg is available) of the frame panels."""
+    import imageio.v3 as iio
+
+    vmax = float(max(volume.max(), truth.max() if truth is not None else 0)) or 1.0
+    factor = max(1, 256 // max(volume.shape[1:]))
+    frames = []
+    for t in range(volume.shape[0]):
+        panel = frame_panel(volume[t], vmax)
+        if truth is not None:
+            gap = np.full((4, panel.shape[1], 3), 255, np.uint8)
+            panel = np.concatenate([frame_panel(truth[t], vmax), gap, panel], axis=0)
+        frames.append(_upscale(panel, factor))
+    written = []
+    gif = out_dir / "movie.gif"
+    with atomic_path(gif) as tmp:
+        iio.imwrite(tmp, np.stack(frames), extension=".gif", duration=1000 / fps, loop=0)
+    written.append(gif)
+    try:
+        import imageio_ffmpeg  # noqa: F401
+    except ImportError:
+        return written
+    mp4 = out_dir / "movie.mp4"
+    try:
+        # even sizes for the H.264 encoder
+        hh, ww = (frames[0].shape[0] // 2) * 2, (frames[0].shape[1] // 2) * 2
+        with atomic_path(mp4) as tmp:
+            iio.imwrite(tmp, np.stack([f[:hh, :ww] for f in frames]), extension=".mp4", fps=fps)
+        written.append(mp4)
+    except Exception:  # ffmpeg present but unusable: the GIF is enough
+        pass
+    return written
+
+
+def write_previews(out_dir: str | os.PathLike, volume: np.ndarray, projections: np.ndarray,
+                   predicted: np.ndarray | None = None, losses: Sequence[float] = (),
+                   loss_times: Sequence[float] = (), truth: np.ndarray | None = None,
+                   angles_deg: np.ndarray | None = None, title: str = "") -> list[Path]:
+    """Write the preview folder; returns the files written.
+
+    Args:
+        volume: reconstruction (T, Z, Y, X).
+        projections: measured projections (T, V, H, W).
+        predicted: projections of the reconstruction, same shape, if available.
+        losses, loss_times: training loss per iteration and the wall time of each.
+        truth: ground truth (T, Z, Y, X), if known (simulations).
+        angles_deg: (T, V) angles for the labels.
+    """
+    plt = _matplotlib()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    frames = pick_frames(volume.shape[0])
+    vmax = float(max(volume.max(), truth.max() if truth is not None else 0)) or 1.0
+
+    # slices and MIPs of selected frames (truth above reconstruction where known)
+    rows = [("reconstruction", volume)] + ([("truth", truth)] if truth is not None else [])
+    fig, axes = plt.subplots(len(frames), 2 * len(rows), figsize=(4.2 * len(rows), 1.9 * len(frames)),
+                             squeeze=False)
+    for i, t in enumerate(frames):
+        for r, (name, vol) in enumerate(rows):
+            z, y, x = vol[t].shape
+            axes[i, 2 * r].imshow(np.concatenate([vol[t][z // 2], vol[t][::-1, y // 2, :]], axis=1),
+                                  cmap="magma", vmin=0, vmax=vmax)
+            axes[i, 2 * r + 1].imshow(np.concatenate([vol[t].max(0), vol[t][::-1].max(1)], axis=1),
+                                      cmap="magma", vmin=0, vmax=vmax)
+            if i == 0:
+                axes[i, 2 * r].set_title(f"{name}: slices z | y", fontsize=8)
+                axes[i, 2 * r + 1].set_title(f"{name}: MIP along z | y", fontsize=8)
+        axes[i, 0].set_ylabel(f"frame {t}", fontsize=8)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title or "central slices and maximum-intensity projections", fontsize=9)
+    _save_png(fig, out / "slices.png")
+    written.append(out / "slices.png")
+
+    # measured vs predicted projections
+    if predicted is not None:
+        n_views = projections.shape[1]
+        sel = frames[:: max(1, len(frames) // 3)][:3]
+        fig, axes = plt.subplots(len(sel) * n_views, 3, figsize=(7.5, 2.0 * len(sel) * n_views),
+                                 squeeze=False)
+        pmax = float(projections.max()) or 1.0
+        for i, t in enumerate(sel):
+            for v in range(n_views):
+                row = i * n_views + v
+                res = projections[t, v] - predicted[t, v]
+                rmax = float(np.abs(res).max()) or 1.0
+                axes[row, 0].imshow(projections[t, v], cmap="gray", vmin=0, vmax=pmax)
+                axes[row, 1].imshow(predicted[t, v], cmap="gray", vmin=0, vmax=pmax)
+                im = axes[row, 2].imshow(res, cmap="RdBu_r", vmin=-rmax, vmax=rmax)
+                fig.colorbar(im, ax=axes[row, 2], fraction=0.046)
+                ang = f", {angles_deg[t, v]:g} deg" if angles_deg is not None else ""
+                axes[row, 0].set_ylabel(f"frame {t}\nview {v}{ang}", fontsize=7)
+        for j, name in enumerate(("measured", "predicted", "measured - predicted")):
+            axes[0, j].set_title(name, fontsize=8)
+        for ax in axes.ravel():
+            ax.set_xticks([])
+            ax.set_yticks([])
+        _save_png(fig, out / "projections.png")
+        written.append(out / "projections.png")
+
+    if len(losses):
+        fig, ax = plt.subplots(figsize=(5, 3))
+        xs = np.asarray(loss_times) if len(loss_times) == len(losses) else np.arange(len(losses))
+        ax.semilogy(xs, losses, lw=0.8)
+        ax.set_xlabel("wall time [s]" if len(loss_times) == len(losses) else "iteration")
+        ax.set_ylabel("projection loss (relative MSE)")
+        ax.grid(alpha=0.3)
+        _save_png(fig, out / "loss.png")
+        written.append(out / "loss.png")
+
+    written += write_movie(volume, out, truth=truth)
+    return written

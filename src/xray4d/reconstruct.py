@@ -1,0 +1,319 @@
+"""Fit a field to a recording (self-supervised): the Reconstructor.
+
+Knows nothing of file formats: it takes a :class:`~xray4d.io.Recording` and a
+:class:`~xray4d.config.ReconstructionConfig` and returns a
+:class:`~xray4d.io.Reconstruction`. Training minimises the error between the
+projections of the field and the measured projections, plus named
+regularisers; it follows a coarse-to-fine schedule, honours a time budget,
+writes checkpoints atomically and resumes from them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .config import ReconstructionConfig
+from .fields.hexplane import HexPlaneField
+from .io import Reconstruction, Recording
+from .projector import Projector
+from .regularizers import build_regularizers
+
+__all__ = ["FitResult", "HexPlaneReconstructor", "DivergenceError", "estimate_value_max",
+           "normalised_times"]
+
+
+class DivergenceError(RuntimeError):
+    """The loss became NaN/Inf or exploded; the last good checkpoint is kept."""
+
+
+def normalised_times(time_s: np.ndarray) -> np.ndarray:
+    """Map frame times onto [-1, 1] (first frame -1, last +1)."""
+    t = np.asarray(time_s, dtype=np.float64)
+    if t.size == 1 or t[-1] == t[0]:
+        return np.zeros_like(t)
+    return 2 * (t - t[0]) / (t[-1] - t[0]) - 1
+
+
+def estimate_value_max(projections: np.ndarray, margin: float = 1.02) -> float:
+    """Estimate the value inside a homogeneous object (e.g. a liquid) from its projections.
+
+    In each view the column of the detector through the (3x3-smoothed) peak is
+    taken. If the object's cross-section in that plane is a disc, as for a
+    sphere or a drop symmetric about a horizontal axis, the column profile is
+    P(z) = 2 f sqrt(R^2 - z^2), so ``f = pi * peak^2 / (4 * sum(P))``, using
+    every pixel of the column rather than a threshold. The minimum over views is
+    taken per frame (elongation along a ray only raises the estimate), then the
+    median over frames, times ``margin``.
+
+    Used as the bound of the sigmoid output, this is a physics prior (one
+    material of known density) that makes two-view reconstructions far better
+    posed. For heterogeneous samples set ``field.value_max`` explicitly (e.g.
+    the densest material's value).
+    """
+    from scipy.ndimage import uniform_filter
+
+    p = np.asarray(projections, dtype=np.float64)
+    per_frame = []
+    for frame in p:
+        ests = []
+        for view in frame:
+            smooth = uniform_filter(view, size=3, mode="constant")
+            k, j = np.unravel_index(int(np.argmax(smooth)), smooth.shape)
+            peak = smooth[k, j]
+            area = view[:, max(j - 1, 0):j + 2].mean(axis=1).sum()
+            if peak > 0 and area > 0:
+                ests.append(np.pi * peak ** 2 / (4 * area))
+        if ests:
+            per_frame.append(min(ests))
+    if not per_frame:
+        return 1.0
+    return float(margin * np.median(per_frame))
+
+
+@dataclass
+class FitResult:
+    """What a fit returns besides the volume."""
+
+    reconstruction: Reconstruction
+    field: torch.nn.Module
+    losses: list[float] = field(default_factory=list)
+    loss_times: list[float] = field(default_factory=list)
+    iterations: int = 0
+    stopped_by: str = "iterations"
+    predicted: np.ndarray | None = None
+
+
+class HexPlaneReconstructor:
+    """Fits an X-Hexplane field to a recording.
+
+    Args:
+        recording: projections (line integrals) and geometry.
+        config: the resolved run configuration.
+        checkpoint_path: where checkpoints go (None: no checkpoints).
+        progress: show a progress bar.
+        on_step: optional callback(iteration, loss, elapsed_s) after each step.
+    """
+
+    def __init__(self, recording: Recording, config: ReconstructionConfig,
+                 checkpoint_path: str | os.PathLike | None = None, progress: bool = True,
+                 on_step: Callable[[int, float, float], None] | None = None) -> None:
+        if recording.quantity != "line_integral":
+            raise ValueError(f"quantity {recording.quantity!r} is not supported yet by hexplane; "
+                             "convert to line integrals first")
+        self.recording = recording
+        self.config = config
+        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+        self.progress = progress
+        self.on_step = on_step
+        fc = config.field
+        self.device = torch.device(config.train.device)
+        g = recording.geometry
+        self.shape = g.volume_shape
+        t = recording.frames
+        self.final_space = tuple(max(2, int(round(fc.space_scale * n))) for n in self.shape)
+        self.final_time = max(2, int(round(fc.time_scale * t))) if t > 1 else 1
+        self.value_max = float(fc.value_max) if fc.value_max else estimate_value_max(recording.projections)
+        self.stages = self._stages()
+
+    # ------------------------------------------------------------ schedule
+    def _stages(self) -> list[tuple[tuple[int, int, int], int]]:
+        """Resolutions of the planes at the start and after each upsampling."""
+        fc = self.config.field
+        n_up = len(fc.upsample_at)
+        out = []
+        for i in range(n_up + 1):
+            frac = fc.initial_scale ** (1 - i / n_up) if n_up else 1.0
+            space = tuple(max(2, int(round(frac * r))) for r in self.final_space)
+            tr = max(2, int(round(frac * self.final_time))) if self.final_time > 1 else 1
+            out.append((space, tr))
+        return out
+
+    def _progress_fraction(self, it: int, elapsed: float) -> float:
+        tc = self.config.train
+        if tc.iterations:
+            return min(1.0, it / tc.iterations)
+        return min(1.0, elapsed / tc.time_budget_s)
+
+    def _make_optimizer(self, fld: HexPlaneField) -> torch.optim.Optimizer:
+        tc = self.config.train
+        return torch.optim.Adam([{"params": fld.plane_parameters(), "lr": tc.lr_planes, "base_lr": tc.lr_planes},
+                                 {"params": fld.decoder_parameters(), "lr": tc.lr_decoder,
+                                  "base_lr": tc.lr_decoder}])
+
+    def make_field(self) -> HexPlaneField:
+        fc = self.config.field
+        space, tr = self.stages[0]
+        return HexPlaneField(channels=fc.channels, space_resolution=space, time_resolution=tr,
+                             decoder=fc.decoder, mlp_hidden=fc.mlp_hidden, activation=fc.activation,
+                             value_max=self.value_max, init_value=fc.init_value,
+                             init_scale=fc.init_scale, seed=self.config.train.seed).to(self.device)
+
+    # ------------------------------------------------------------ checkpoints
+    def _save_checkpoint(self, state: dict) -> None:
+        if self.checkpoint_path is None:
+            return
+        self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.checkpoint_path.with_name(f".{self.checkpoint_path.name}.{os.getpid()}.tmp")
+        try:
+            torch.save(state, tmp)
+            os.replace(tmp, self.checkpoint_path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+
+    def _load_checkpoint(self) -> dict | None:
+        if self.checkpoint_path is None or not self.checkpoint_path.exists():
+            return None
+        return torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
+
+    # ------------------------------------------------------------ fitting
+    def fit(self, resume: bool = False) -> FitResult:
+        """Train, then render every frame. Returns the reconstruction and its history."""
+        from tqdm.auto import tqdm
+
+        tc = self.config.train
+        if not tc.iterations and not tc.time_budget_s:
+            raise ValueError("set iterations, a time budget, or both")
+        torch.manual_seed(tc.seed)
+        rec = self.recording
+        g = rec.geometry
+        dev = self.device
+        data = torch.as_tensor(rec.projections, dtype=torch.float32, device=dev)
+        scale = float(data.abs().max()) or 1.0
+        projector = Projector(g, device=dev)
+        times = torch.as_tensor(normalised_times(rec.time), dtype=torch.float32, device=dev)
+        regs = build_regularizers(dataclasses.asdict(self.config.regularizers), self.value_max)
+        n_frames = rec.frames
+        batch = max(1, min(tc.frames_per_batch, n_frames))
+
+        fld = self.make_field()
+        opt = self._make_optimizer(fld)
+        gen = torch.Generator().manual_seed(tc.seed)
+        it, stage, elapsed_before = 0, 0, 0.0
+        losses: list[float] = []
+        loss_times: list[float] = []
+        order = torch.randperm(n_frames, generator=gen)
+        cursor = 0
+        ckpt = self._load_checkpoint() if resume else None
+        if ckpt is not None:
+            stage = ckpt["stage"]
+            space, tr = self.stages[stage]
+            fld.upsample(space, tr)
+            fld.load_state_dict(ckpt["field"])
+            opt = self._make_optimizer(fld)
+            opt.load_state_dict(ckpt["optimizer"])
+            gen.set_state(ckpt["generator"])
+            it, elapsed_before = ckpt["iteration"], ckpt["elapsed"]
+            losses, loss_times = ckpt["losses"], ckpt["loss_times"]
+            order, cursor = ckpt["order"], ckpt["cursor"]
+
+        def state() -> dict:
+            return {"iteration": it, "stage": stage, "elapsed": elapsed_now(),
+                    "field": fld.state_dict(), "optimizer": opt.state_dict(),
+                    "generator": gen.get_state(), "losses": losses, "loss_times": loss_times,
+                    "order": order, "cursor": cursor, "config": self.config.to_dict(),
+                    "value_max": self.value_max}
+
+        start = time.perf_counter()
+
+        def elapsed_now() -> float:
+            return elapsed_before + time.perf_counter() - start
+
+        render_cost = 0.0
+        last_ckpt = time.perf_counter()
+        total = tc.iterations if tc.iterations else int(math.ceil(tc.time_budget_s))
+        bar = tqdm(total=total, initial=min(it, total) if tc.iterations else int(elapsed_before),
+                   disable=not self.progress, unit="it" if tc.iterations else "s",
+                   desc="hexplane", dynamic_ncols=True, leave=False)
+        stopped_by = "iterations"
+        last_good = None
+        fc = self.config.field
+        while True:
+            el = elapsed_now()
+            if tc.iterations and it >= tc.iterations:
+                break
+            if tc.time_budget_s and el + render_cost >= tc.time_budget_s:
+                stopped_by = "time budget"
+                break
+            frac = self._progress_fraction(it, el)
+            # coarse-to-fine: upsample when the schedule passes a mark
+            while stage < len(fc.upsample_at) and frac >= fc.upsample_at[stage]:
+                stage += 1
+                fld.upsample(*self.stages[stage])
+                opt = self._make_optimizer(fld)
+            for group in opt.param_groups:
+                group["lr"] = group["base_lr"] * tc.lr_final_ratio ** frac
+            if cursor + batch > n_frames:
+                order, cursor = torch.randperm(n_frames, generator=gen), 0
+            idx = order[cursor:cursor + batch]
+            cursor += batch
+            t0 = time.perf_counter()
+            vol = fld.render_frames(times[idx.to(dev)], self.shape)
+            pred = projector.forward(vol, frames=idx.numpy())
+            data_loss = (pred - data[idx.to(dev)]).pow(2).mean() / scale ** 2
+            loss = data_loss
+            for r in regs:
+                loss = loss + r(fld, vol)
+            if not torch.isfinite(loss.detach()) or (losses and float(data_loss.detach()) > 1e6 * max(losses[0], 1e-12)):
+                bar.close()
+                if last_good is not None:
+                    self._save_checkpoint(last_good)
+                raise DivergenceError(
+                    f"loss diverged at iteration {it} ({float(loss):.3g}); "
+                    + (f"last good checkpoint kept at {self.checkpoint_path}" if self.checkpoint_path
+                       else "lower the learning rates"))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            it += 1
+            losses.append(float(data_loss.detach()))
+            loss_times.append(elapsed_now())
+            step_s = time.perf_counter() - t0
+            # rendering all frames at the end costs about a forward pass per batch
+            render_cost = 0.5 * step_s * math.ceil(n_frames / batch)
+            if self.on_step:
+                self.on_step(it, losses[-1], elapsed_now())
+            if tc.iterations:
+                bar.update(1)
+            else:
+                bar.n = min(total, int(elapsed_now()))
+                bar.refresh()
+            if it % 10 == 0:
+                bar.set_postfix(loss=f"{losses[-1]:.3e}", stage=stage)
+            if self.checkpoint_path and time.perf_counter() - last_ckpt >= tc.checkpoint_every_s:
+                last_good = state()
+                self._save_checkpoint(last_good)
+                last_ckpt = time.perf_counter()
+        bar.close()
+        if self.checkpoint_path:
+            self._save_checkpoint(state())
+        volume = self.render_all(fld, times)
+        with torch.no_grad():
+            predicted = np.concatenate([
+                projector.forward(torch.as_tensor(volume[i:i + tc.render_chunk], device=dev),
+                                  frames=np.arange(i, min(i + tc.render_chunk, n_frames))).cpu().numpy()
+                for i in range(0, n_frames, tc.render_chunk)])
+        wall = elapsed_now()
+        cfg = self.config.to_dict()
+        cfg["resolved"] = {"value_max": self.value_max, "stages": self.stages,
+                           "iterations_run": it, "stopped_by": stopped_by}
+        recon = Reconstruction(volume=volume, time=np.asarray(rec.time, np.float64),
+                               method="hexplane", config=cfg, wall_seconds=wall,
+                               source=str(rec.path or ""))
+        return FitResult(recon, fld, losses, loss_times, it, stopped_by, predicted)
+
+    @torch.no_grad()
+    def render_all(self, fld: HexPlaneField, times: torch.Tensor) -> np.ndarray:
+        """Render every frame on the voxel grid, in chunks: (T, Z, Y, X) float32."""
+        chunk = self.config.train.render_chunk
+        parts = [fld.render_frames(times[i:i + chunk], self.shape).float().cpu().numpy()
+                 for i in range(0, times.shape[0], chunk)]
+        return np.concatenate(parts).astype(np.float32)

@@ -1,0 +1,88 @@
+"""Regularisers as small named classes with a weight.
+
+Each takes the field being fitted and the frames rendered in this step and
+returns a scalar penalty (already multiplied by its weight).
+"""
+from __future__ import annotations
+
+import torch
+
+from .fields.base import Field
+
+__all__ = ["Regularizer", "PlaneTV", "TemporalSmoothness", "L1Sparsity", "build_regularizers"]
+
+
+class Regularizer:
+    """Base: a name, a weight and a penalty."""
+
+    name = "regularizer"
+
+    def __init__(self, weight: float) -> None:
+        self.weight = float(weight)
+
+    def penalty(self, field: Field, rendered: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __call__(self, field: Field, rendered: torch.Tensor) -> torch.Tensor:
+        return self.weight * self.penalty(field, rendered)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(weight={self.weight:g})"
+
+
+def _planes(field: Field) -> dict[str, torch.Tensor]:
+    planes = getattr(field, "planes", None)
+    return dict(planes.items()) if planes is not None else {}
+
+
+class PlaneTV(Regularizer):
+    """Squared total variation of the feature planes along their spatial axes."""
+
+    name = "plane_tv"
+
+    def penalty(self, field: Field, rendered: torch.Tensor) -> torch.Tensor:
+        total = rendered.new_zeros(())
+        for name, p in _planes(field).items():
+            # stored as (C, rows, cols): cols is always a spatial axis
+            total = total + (p[:, :, 1:] - p[:, :, :-1]).pow(2).mean()
+            if "t" not in name:
+                total = total + (p[:, 1:, :] - p[:, :-1, :]).pow(2).mean()
+        return total
+
+
+class TemporalSmoothness(Regularizer):
+    """Squared second differences of the time planes along time (smooth motion)."""
+
+    name = "temporal_smoothness"
+
+    def penalty(self, field: Field, rendered: torch.Tensor) -> torch.Tensor:
+        total = rendered.new_zeros(())
+        for name, p in _planes(field).items():
+            if "t" in name and p.shape[1] > 2:
+                total = total + (p[:, 2:] - 2 * p[:, 1:-1] + p[:, :-2]).pow(2).mean()
+        return total
+
+
+class L1Sparsity(Regularizer):
+    """Mean absolute value of the rendered frames (most of a droplet scene is empty)."""
+
+    name = "l1_sparsity"
+
+    def __init__(self, weight: float, value_scale: float = 1.0) -> None:
+        super().__init__(weight)
+        self.value_scale = value_scale
+
+    def penalty(self, field: Field, rendered: torch.Tensor) -> torch.Tensor:
+        return rendered.abs().mean() / self.value_scale
+
+
+def build_regularizers(weights: dict[str, float], value_scale: float = 1.0) -> list[Regularizer]:
+    """Regularisers with non-zero weight, from a name -> weight mapping."""
+    classes = {c.name: c for c in (PlaneTV, TemporalSmoothness, L1Sparsity)}
+    out: list[Regularizer] = []
+    for name, w in weights.items():
+        if name not in classes:
+            raise ValueError(f"unknown regulariser {name!r}")
+        if w:
+            out.append(L1Sparsity(w, value_scale) if name == "l1_sparsity" else classes[name](w))
+    return out
