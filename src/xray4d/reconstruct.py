@@ -179,6 +179,7 @@ class HexPlaneReconstructor:
         """Train, then render every frame. Returns the reconstruction and its history."""
         from tqdm.auto import tqdm
 
+        start = time.perf_counter()  # the budget covers set-up, fitting and the final render
         tc = self.config.train
         if not tc.iterations and not tc.time_budget_s:
             raise ValueError("set iterations, a time budget, or both")
@@ -221,8 +222,6 @@ class HexPlaneReconstructor:
                     "generator": gen.get_state(), "losses": losses, "loss_times": loss_times,
                     "order": order, "cursor": cursor, "config": self.config.to_dict(),
                     "value_max": self.value_max}
-
-        start = time.perf_counter()
 
         def elapsed_now() -> float:
             return elapsed_before + time.perf_counter() - start

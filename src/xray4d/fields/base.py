@@ -30,8 +30,8 @@ class Field(nn.Module):
         override it with a faster equivalent.
         """
         z, y, x = shape
-        axes = [torch.linspace(-1, 1, n, device=times.device) if n > 1 else
-                torch.zeros(1, device=times.device) for n in (z, y, x)]
+        kw = {"device": times.device, "dtype": times.dtype}
+        axes = [torch.linspace(-1, 1, n, **kw) if n > 1 else torch.zeros(1, **kw) for n in (z, y, x)]
         gz, gy, gx = torch.meshgrid(*axes, indexing="ij")
         pts = torch.stack([gx, gy, gz], dim=-1).reshape(-1, 3)
         out = [self.forward(pts, t.expand(pts.shape[0])).reshape(z, y, x) for t in times]

@@ -177,11 +177,22 @@ class HexPlaneField(Field):
         # g['zt']: (C, B, Z); g['yt']: (C, B, Y); g['xt']: (C, B, X)
         b = times.shape[0]
         if self.decoder_kind == "linear":
+            # all three pair terms land in one contiguous (B*Z, Y, X) buffer: one matmul for
+            # xy*zt, then two batched matmuls over (frame, slice) accumulated in place
             w = self.weight
-            t1 = torch.einsum("cbz,cyx->bzyx", g["zt"] * w[0][:, None, None], g["xy"])
-            t2 = torch.einsum("cby,czx->bzyx", g["yt"] * w[1][:, None, None], g["xz"])
-            t3 = torch.einsum("cbx,czy->bzyx", g["xt"] * w[2][:, None, None], g["yz"])
-            return self._activate(t1 + t2 + t3 + self.bias)
+            c = self.channels
+            zt = (g["zt"] * w[0][:, None, None]).permute(1, 2, 0).reshape(b * z, c)
+            raw = torch.addmm(self.bias.expand(b * z, y * x), zt, g["xy"].reshape(c, y * x))
+            raw = raw.view(b * z, y, x)
+            yt = (g["yt"] * w[1][:, None, None]).permute(1, 2, 0)            # (B, Y, C)
+            left = yt[:, None].expand(b, z, y, c).reshape(b * z, y, c)
+            right = g["xz"].permute(1, 0, 2)[None].expand(b, z, c, x).reshape(b * z, c, x)
+            raw = torch.baddbmm(raw, left, right)
+            yz = (g["yz"] * w[2][:, None, None]).permute(1, 2, 0)            # (Z, Y, C)
+            left = yz[None].expand(b, z, y, c).reshape(b * z, y, c)
+            right = g["xt"].permute(1, 0, 2)[:, None].expand(b, z, c, x).reshape(b * z, c, x)
+            raw = torch.baddbmm(raw, left, right)
+            return self._activate(raw.view(b, z, y, x))
         c = self.channels
         f1 = g["zt"].permute(1, 2, 0)[:, :, None, None, :] * g["xy"].permute(1, 2, 0)[None, None]
         f2 = g["yt"].permute(1, 2, 0)[:, None, :, None, :] * g["xz"].permute(1, 2, 0)[None, :, None]
