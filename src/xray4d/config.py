@@ -57,9 +57,9 @@ class TrainConfig:
     iterations: int | None = 2000
     #: wall-clock seconds for fitting; None for no limit
     time_budget_s: float | None = None
-    frames_per_batch: int = 8
-    lr_planes: float = 0.02
-    lr_decoder: float = 0.005
+    frames_per_batch: int = 4
+    lr_planes: float = 0.3
+    lr_decoder: float = 0.02
     #: learning rates decay exponentially to this fraction by the end
     lr_final_ratio: float = 0.1
     checkpoint_every_s: float = 30.0

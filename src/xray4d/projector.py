@@ -83,7 +83,7 @@ def _sparse_operator(angles: np.ndarray, width: int, dtype, device) -> torch.Ten
     idx = torch.as_tensor(np.stack([np.concatenate(rows), np.concatenate(cols)]))
     val = torch.as_tensor(np.concatenate(vals), dtype=dtype)
     return torch.sparse_coo_tensor(idx, val, (len(angles) * width, width * width),
-                                   device=device).coalesce()
+                                   device=device, check_invariants=True).coalesce()
 
 
 class Projector:
@@ -126,9 +126,11 @@ class Projector:
     def _apply(self, op: torch.Tensor, x: torch.Tensor, transpose: bool) -> torch.Tensor:
         # x: (rows, n) ; dense op: (V*W, W*W)
         if self.sparse:
+            # the dense operand made contiguous: sparse.mm reads it row by row, and on a
+            # transposed view it is ~8x (forward) and ~2.5x (adjoint) slower on CPU
             if transpose:
-                return torch.sparse.mm(op.t(), x.t()).t()
-            return torch.sparse.mm(op, x.t()).t()
+                return torch.sparse.mm(op.t(), x.t().contiguous()).t()
+            return torch.sparse.mm(op, x.t().contiguous()).t()
         return x @ op if transpose else x @ op.t()
 
     def forward(self, volume: torch.Tensor, frames=None) -> torch.Tensor:
@@ -176,13 +178,16 @@ class Projector:
 
 def project_rays(field_fn, geometry: Geometry, angles_deg: torch.Tensor, rows: torch.Tensor,
                  cols: torch.Tensor, n_samples: int, times: torch.Tensor | None = None,
-                 chunk: int = 1 << 20) -> torch.Tensor:
+                 chunk: int = 1 << 20, margin: float = 0.0) -> torch.Tensor:
     """Ray-sampled line integrals of a field given as a function of points.
 
     Args:
         field_fn: maps points (N, 3) in normalised (x, y, z) [and times (N,)] to values (N,).
         angles_deg, rows, cols: one entry per ray, shape (R,).
         n_samples: points per ray.
+        margin: how far beyond the outer voxel centres (normalised units) points are
+            still evaluated in x and y; a voxel volume sampled with zero padding uses one
+            voxel, 2 / (W - 1), so that its interpolant is integrated to where it reaches zero.
         times: optional normalised time of each ray, shape (R,).
 
     Returns:
@@ -191,7 +196,7 @@ def project_rays(field_fn, geometry: Geometry, angles_deg: torch.Tensor, rows: t
     pts, ds = geometry.ray_points(angles_deg, rows, cols, n_samples, device=rows.device)
     r = pts.shape[0]
     flat = pts.reshape(-1, 3)
-    inside = (flat.abs() <= 1.0 + 1e-6).all(dim=1)
+    inside = (flat[:, :2].abs() <= 1.0 + margin + 1e-6).all(dim=1) & (flat[:, 2].abs() <= 1.0 + 1e-6)
     t_flat = None if times is None else times.to(flat.dtype)[:, None].expand(r, n_samples).reshape(-1)
     idx = torch.nonzero(inside).squeeze(1)
     parts = []
@@ -227,6 +232,7 @@ def project_volume_rays(volume: torch.Tensor, geometry: Geometry, frame: int = 0
     for v in range(g.views):
         a = torch.full((kk.numel(),), float(g.angles_deg[frame, v]), dtype=torch.float64)
         proj = project_rays(sample, g, a, kk.reshape(-1).to(volume.device),
-                            jj.reshape(-1).to(volume.device), n_samples)
+                            jj.reshape(-1).to(volume.device), n_samples,
+                            margin=2.0 / (g.width - 1) if g.width > 1 else 0.0)
         out.append(proj.reshape(g.height, g.width))
     return torch.stack(out)
