@@ -174,3 +174,33 @@ def test_reconstruct_cli_writes_file_previews_and_config(tmp_path: Path) -> None
     assert out.read_bytes() == before
     assert main(["reconstruct", str(rec_path), "--out", str(rec_path), "--iterations", "5",
                  "--quiet", "--force"]) == 2
+
+
+def test_divergence_stops_with_clear_error_and_keeps_checkpoint(tmp_path: Path) -> None:
+    from xray4d.errors import DivergenceError
+
+    rec = analytic_sphere_recording()
+    ckpt = tmp_path / "run.ckpt"
+    cfg = small_config(iterations=20, checkpoint_every_s=0.0)
+    HexPlaneReconstructor(rec, cfg, ckpt, progress=False).fit()
+    good = ckpt.read_bytes()
+    bad = analytic_sphere_recording()
+    bad.projections[0, 0, 3, 3] = np.inf     # in memory only: io refuses such files
+    with pytest.raises(DivergenceError, match="diverged at iteration"):
+        HexPlaneReconstructor(bad, small_config(iterations=40, checkpoint_every_s=0.0), ckpt,
+                              progress=False).fit(resume=True)
+    assert ckpt.read_bytes() == good
+
+
+def test_demo_writes_report(tmp_path: Path) -> None:
+    from xray4d.cli import main
+
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--size", "16", "--frames", "4", "--time-budget", "3",
+                 "--quiet"]) == 0
+    for name in ("report.md", "report.html", "metrics.json", "recording.h5", "reconstruction.h5",
+                 "metrics_per_frame.png", "reconstruction_preview/slices.png",
+                 "reconstruction_preview/movie.gif"):
+        assert (out / name).stat().st_size > 0, name
+    text = (out / "report.md").read_text()
+    assert "PSNR" in text and "IoU" in text and "reconstruction_preview/slices.png" in text

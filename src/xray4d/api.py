@@ -11,7 +11,7 @@ from typing import Any
 from .config import ReconstructionConfig, load_preset
 from .io import InputError, Recording, atomic_path, load_recording, save_reconstruction
 from .methods import get_method
-from .reconstruct import FitResult
+from .reconstruct import FitResult, remove_stale_checkpoint_temps
 
 __all__ = ["reconstruct", "reconstruct_file", "resolve_config", "preview_dir", "checkpoint_file"]
 
@@ -62,6 +62,10 @@ def reconstruct_file(recording_path: str | os.PathLike, out: str | os.PathLike,
     """
     rec = load_recording(recording_path)
     config = config or load_preset("default")
+    if rec.quantity != "line_integral":
+        raise InputError(recording_path, "/exchange/data",
+                         f"quantity {rec.quantity!r} is not supported yet; reconstruct needs "
+                         "line_integral data (flat/dark correction and -log come with the physics module)")
     ckpt = checkpoint_file(out)
     if resume and not ckpt.exists():
         raise InputError(ckpt, "checkpoint", "no checkpoint to resume from")
@@ -76,6 +80,6 @@ def reconstruct_file(recording_path: str | os.PathLike, out: str | os.PathLike,
                        title=f"{config.method}: {Path(recording_path).name}")
         with atomic_path(pdir / "config.yaml") as tmp:
             tmp.write_text(config.to_yaml())
-    if ckpt.exists():
-        ckpt.unlink()
+    ckpt.unlink(missing_ok=True)
+    remove_stale_checkpoint_temps(ckpt)
     return result

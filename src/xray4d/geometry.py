@@ -92,14 +92,16 @@ class Geometry:
 
     def ray_points(self, frame_angles_deg: np.ndarray | torch.Tensor, rows: torch.Tensor,
                    cols: torch.Tensor, n_samples: int, *, dtype=torch.float32,
-                   device=None) -> tuple[torch.Tensor, float]:
+                   device=None, margin: float = 0.0) -> tuple[torch.Tensor, float]:
         """Sample points along rays, in normalised volume coordinates.
 
         Args:
             frame_angles_deg: angle in degrees of each ray, shape (R,).
             rows, cols: detector row k and column j of each ray, shape (R,).
-            n_samples: points per ray, evenly spaced over the chord
-                ``|s| <= (W-1)/2 * sqrt(2)`` that covers the volume's circumscribed circle.
+            n_samples: points per ray, evenly spaced (midpoint rule) over the chord
+                ``|s| <= ((W-1)/2 * (1 + margin) + 1) * sqrt(2)``, which covers the
+                volume's circumscribed circle.
+            margin: extra support beyond the outer voxel centres, in normalised units.
 
         Returns:
             points of shape (R, n_samples, 3) ordered (x, y, z) in [-1, 1]
@@ -110,7 +112,7 @@ class Geometry:
         theta = torch.as_tensor(frame_angles_deg, dtype=torch.float64, device=device) * (np.pi / 180)
         u = cols.to(torch.float64) - (self.width - 1) / 2.0
         z = rows.to(torch.float64) - (self.height - 1) / 2.0
-        half = max((self.width - 1) / 2.0, 0.5) * np.sqrt(2.0) + 1.0
+        half = (max((self.width - 1) / 2.0, 0.5) * (1.0 + margin) + 1.0) * np.sqrt(2.0)
         # midpoint rule over [-half, half]
         ds = 2 * half / n_samples
         s = -half + ds * (torch.arange(n_samples, dtype=torch.float64, device=device) + 0.5)

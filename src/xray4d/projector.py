@@ -169,16 +169,11 @@ class Projector:
             out = torch.stack([self._apply(self._ops[s], p[i], True) for i, s in enumerate(sets)])
         return out.reshape(b, *g.volume_shape)
 
-    def operator_norm_bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Row sums (per view and detector column) and column sums (per voxel) of
-        the operator of the first angle set, for SIRT-type normalisation."""
-        op = self._ops[0].to_dense() if self.sparse else self._ops[0]
-        return op.sum(1), op.sum(0)
-
 
 def project_rays(field_fn, geometry: Geometry, angles_deg: torch.Tensor, rows: torch.Tensor,
                  cols: torch.Tensor, n_samples: int, times: torch.Tensor | None = None,
-                 chunk: int = 1 << 20, margin: float = 0.0) -> torch.Tensor:
+                 chunk: int = 1 << 20, margin: float = 0.0,
+                 dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Ray-sampled line integrals of a field given as a function of points.
 
     Args:
@@ -188,12 +183,14 @@ def project_rays(field_fn, geometry: Geometry, angles_deg: torch.Tensor, rows: t
         margin: how far beyond the outer voxel centres (normalised units) points are
             still evaluated in x and y; a voxel volume sampled with zero padding uses one
             voxel, 2 / (W - 1), so that its interpolant is integrated to where it reaches zero.
+        dtype: dtype of the sample points.
         times: optional normalised time of each ray, shape (R,).
 
     Returns:
         line integrals of shape (R,).
     """
-    pts, ds = geometry.ray_points(angles_deg, rows, cols, n_samples, device=rows.device)
+    pts, ds = geometry.ray_points(angles_deg, rows, cols, n_samples, device=rows.device,
+                                  dtype=dtype, margin=margin)
     r = pts.shape[0]
     flat = pts.reshape(-1, 3)
     inside = (flat[:, :2].abs() <= 1.0 + margin + 1e-6).all(dim=1) & (flat[:, 2].abs() <= 1.0 + 1e-6)
@@ -221,6 +218,7 @@ def project_volume_rays(volume: torch.Tensor, geometry: Geometry, frame: int = 0
     g = geometry
     n_samples = n_samples or 4 * g.width
     vol = volume[None, None]
+    dtype = volume.dtype if volume.dtype.is_floating_point else torch.float32
 
     def sample(p: torch.Tensor) -> torch.Tensor:
         grid = p.to(vol.dtype).reshape(1, -1, 1, 1, 3)
@@ -233,6 +231,6 @@ def project_volume_rays(volume: torch.Tensor, geometry: Geometry, frame: int = 0
         a = torch.full((kk.numel(),), float(g.angles_deg[frame, v]), dtype=torch.float64)
         proj = project_rays(sample, g, a, kk.reshape(-1).to(volume.device),
                             jj.reshape(-1).to(volume.device), n_samples,
-                            margin=2.0 / (g.width - 1) if g.width > 1 else 0.0)
+                            margin=2.0 / (g.width - 1) if g.width > 1 else 0.0, dtype=dtype)
         out.append(proj.reshape(g.height, g.width))
     return torch.stack(out)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .config import ReconstructionConfig
+from .errors import DivergenceError
 from .fields.hexplane import HexPlaneField
 from .io import Reconstruction, Recording
 from .projector import Projector
@@ -28,10 +29,6 @@ from .regularizers import build_regularizers
 
 __all__ = ["FitResult", "HexPlaneReconstructor", "DivergenceError", "estimate_value_max",
            "normalised_times"]
-
-
-class DivergenceError(RuntimeError):
-    """The loss became NaN/Inf or exploded; the last good checkpoint is kept."""
 
 
 def normalised_times(time_s: np.ndarray) -> np.ndarray:
@@ -76,6 +73,17 @@ def estimate_value_max(projections: np.ndarray, margin: float = 1.02) -> float:
     if not per_frame:
         return 1.0
     return float(margin * np.median(per_frame))
+
+
+def remove_stale_checkpoint_temps(checkpoint_path: str | os.PathLike) -> None:
+    """Delete temporary checkpoint files left by a run killed while saving.
+
+    The checkpoint itself is only ever replaced by a complete file (rename), so
+    what a kill can leave behind is a partial temporary file beside it.
+    """
+    p = Path(checkpoint_path)
+    for stale in p.parent.glob(f".{p.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
 
 
 @dataclass
@@ -161,6 +169,7 @@ class HexPlaneReconstructor:
         if self.checkpoint_path is None:
             return
         self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_checkpoint_temps(self.checkpoint_path)
         tmp = self.checkpoint_path.with_name(f".{self.checkpoint_path.name}.{os.getpid()}.tmp")
         try:
             torch.save(state, tmp)
@@ -196,6 +205,7 @@ class HexPlaneReconstructor:
         batch = max(1, min(tc.frames_per_batch, n_frames))
 
         fld = self.make_field()
+        self.current_field = fld  # for callbacks (e.g. validation during training)
         opt = self._make_optimizer(fld)
         gen = torch.Generator().manual_seed(tc.seed)
         it, stage, elapsed_before = 0, 0, 0.0
@@ -233,7 +243,6 @@ class HexPlaneReconstructor:
                    disable=not self.progress, unit="it" if tc.iterations else "s",
                    desc="hexplane", dynamic_ncols=True, leave=False)
         stopped_by = "iterations"
-        last_good = None
         fc = self.config.field
         while True:
             el = elapsed_now()
@@ -247,6 +256,7 @@ class HexPlaneReconstructor:
             while stage < len(fc.upsample_at) and frac >= fc.upsample_at[stage]:
                 stage += 1
                 fld.upsample(*self.stages[stage])
+                self.current_field = fld
                 opt = self._make_optimizer(fld)
             for group in opt.param_groups:
                 group["lr"] = group["base_lr"] * tc.lr_final_ratio ** frac
@@ -261,14 +271,14 @@ class HexPlaneReconstructor:
             loss = data_loss
             for r in regs:
                 loss = loss + r(fld, vol)
-            if not torch.isfinite(loss.detach()) or (losses and float(data_loss.detach()) > 1e6 * max(losses[0], 1e-12)):
+            value = float(loss.detach())
+            if not math.isfinite(value) or (losses and value > 1e6 * max(losses[0], 1e-12)):
                 bar.close()
-                if last_good is not None:
-                    self._save_checkpoint(last_good)
+                # the checkpoint on disk predates this step: it is the last good state
+                kept = self.checkpoint_path is not None and self.checkpoint_path.exists()
                 raise DivergenceError(
-                    f"loss diverged at iteration {it} ({float(loss):.3g}); "
-                    + (f"last good checkpoint kept at {self.checkpoint_path}" if self.checkpoint_path
-                       else "lower the learning rates"))
+                    f"loss diverged at iteration {it} ({value:.3g}); lower the learning rates"
+                    + (f"; last good checkpoint kept at {self.checkpoint_path}" if kept else ""))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -288,8 +298,7 @@ class HexPlaneReconstructor:
             if it % 10 == 0:
                 bar.set_postfix(loss=f"{losses[-1]:.3e}", stage=stage)
             if self.checkpoint_path and time.perf_counter() - last_ckpt >= tc.checkpoint_every_s:
-                last_good = state()
-                self._save_checkpoint(last_good)
+                self._save_checkpoint(state())
                 last_ckpt = time.perf_counter()
         bar.close()
         if self.checkpoint_path:
