@@ -10,6 +10,7 @@ import importlib
 import sys
 from pathlib import Path
 
+from .errors import DivergenceError
 from .io import InputError
 
 __all__ = ["main"]
@@ -103,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: modules of ``xray4d.commands`` each adding one verb: ``add_parser(subparsers)`` sets ``func``
-VERB_MODULES = ("project", "simulate", "evaluate", "reconstruct", "demo")
+VERB_MODULES = ("project", "simulate", "evaluate", "reconstruct", "demo", "benchmark")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, UsageError) as exc:
         print(f"xray4d {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except DivergenceError as exc:
+        print(f"xray4d {args.command}: error: {exc}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print(f"xray4d {args.command}: interrupted", file=sys.stderr)
         return 130

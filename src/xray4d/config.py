@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
-__all__ = ["FieldConfig", "TrainConfig", "RegularizerConfig", "ReconstructionConfig",
-           "PRESETS", "load_preset"]
+__all__ = ["FieldConfig", "TrainConfig", "RegularizerConfig", "ConventionalConfig",
+           "ReconstructionConfig", "PRESETS", "load_preset", "FBP_FILTERS"]
 
 PRESETS = ("fast", "default", "quality")
 
@@ -24,7 +24,7 @@ class FieldConfig:
 
     channels: int = 16
     #: final spatial plane resolution as a fraction of the voxel grid (1.0 = one node per voxel)
-    space_scale: float = 1.0
+    space_scale: float = 0.5
     #: final time resolution as a fraction of the number of frames
     time_scale: float = 1.0
     #: spatial/time resolution at the start, as fractions of the final ones (coarse-to-fine)
@@ -69,6 +69,49 @@ class TrainConfig:
     render_chunk: int = 8
 
 
+#: ramp-filter windows of filtered back-projection (``conventional.filter``)
+FBP_FILTERS = ("ram-lak", "shepp-logan", "cosine", "hamming", "hann")
+
+
+@dataclass
+class ConventionalConfig:
+    """Options of the conventional methods (``fbp``, ``sirt``, ``cgls``), frame by frame.
+
+    They stop after ``iterations`` or at ``train.time_budget_s``, whichever
+    comes first; ``train.iterations`` is not read (the command line's
+    ``--iterations`` sets both).
+    """
+
+    #: iterations of SIRT / CGLS; None: the method's default (SIRT 100, CGLS 20); FBP has none
+    iterations: int | None = None
+    #: window of the FBP ramp filter: ram-lak (none), shepp-logan, cosine, hamming, hann
+    filter: str = "hann"
+    #: FBP filter cut-off as a fraction of the Nyquist frequency, in (0, 1]
+    cutoff: float = 1.0
+    #: SIRT relaxation factor, in (0, 2)
+    relaxation: float = 1.0
+    #: SIRT: project every iterate onto f >= 0; FBP and CGLS: clip negatives at the end
+    nonnegative: bool = True
+
+    def validate(self) -> None:
+        """ValueError (one line) for an option out of range."""
+        if self.iterations is not None and (isinstance(self.iterations, bool)
+                                            or not isinstance(self.iterations, int)
+                                            or self.iterations < 1):
+            raise ValueError(f"conventional.iterations: must be a positive integer or null, "
+                             f"got {self.iterations!r}")
+        if self.filter not in FBP_FILTERS:
+            raise ValueError(f"conventional.filter: unknown window {self.filter!r}; "
+                             f"choose one of {', '.join(FBP_FILTERS)}")
+        if not isinstance(self.cutoff, (int, float)) or not 0 < self.cutoff <= 1:
+            raise ValueError(f"conventional.cutoff: must be in (0, 1], got {self.cutoff!r}")
+        if not isinstance(self.relaxation, (int, float)) or not 0 < self.relaxation < 2:
+            raise ValueError(f"conventional.relaxation: must be in (0, 2), got {self.relaxation!r}")
+        if not isinstance(self.nonnegative, bool):
+            raise ValueError(f"conventional.nonnegative: must be true or false, "
+                             f"got {self.nonnegative!r}")
+
+
 @dataclass
 class ReconstructionConfig:
     """Everything a reconstruction run needs besides the data."""
@@ -78,6 +121,7 @@ class ReconstructionConfig:
     field: FieldConfig = dataclasses.field(default_factory=FieldConfig)
     regularizers: RegularizerConfig = dataclasses.field(default_factory=RegularizerConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    conventional: ConventionalConfig = dataclasses.field(default_factory=ConventionalConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -111,6 +155,9 @@ def _merge(obj: Any, data: dict[str, Any], where: str) -> None:
             _merge(current, value, f"{where}.{key}")
         else:
             setattr(obj, key, value)
+    validate = getattr(obj, "validate", None)
+    if callable(validate):
+        validate()
 
 
 def load_preset(name: str) -> ReconstructionConfig:

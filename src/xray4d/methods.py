@@ -1,6 +1,9 @@
 """Reconstruction methods by name, so the CLI, benchmarks and tests pick them alike.
 
 A method is a callable ``(recording, config, checkpoint_path, progress, resume) -> FitResult``.
+Built in: ``hexplane``; the conventional baselines ``fbp``, ``sirt``, ``cgls``
+(:mod:`xray4d.conventional`); the ablations ``static`` and ``perframe``
+(:mod:`xray4d.ablations`).
 """
 from __future__ import annotations
 
@@ -35,11 +38,22 @@ def available_methods() -> dict[str, str]:
     return {k: v[1] for k, v in sorted(_METHODS.items())}
 
 
+#: modules whose import registers more built-in methods
+_BUILTIN_MODULES = ("xray4d.conventional", "xray4d.ablations")
+_builtin_loaded = False
+
+
 def _load_builtin() -> None:
-    if "hexplane" in _METHODS:
+    global _builtin_loaded
+    if _builtin_loaded:
         return
+    _builtin_loaded = True
+    import importlib
 
     @register_method("hexplane", "X-Hexplane: six feature planes shared over time, tiny decoder")
     def _hexplane(recording, config, checkpoint_path=None, progress=True, resume=False):
         from .reconstruct import HexPlaneReconstructor
         return HexPlaneReconstructor(recording, config, checkpoint_path, progress).fit(resume=resume)
+
+    for module in _BUILTIN_MODULES:
+        importlib.import_module(module)

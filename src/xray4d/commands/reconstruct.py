@@ -73,7 +73,9 @@ def build_config(args: argparse.Namespace):
         if not (math.isfinite(args.value_max) and args.value_max > 0):
             raise UsageError(f"--value-max: must be positive, got {args.value_max}")
         field["value_max"] = args.value_max
-    for key, val in (("train", train), ("field", field)):
+    # the conventional methods (fbp, sirt, cgls) count their iterations in their own section
+    conventional = {"iterations": args.iterations} if args.iterations is not None else {}
+    for key, val in (("train", train), ("field", field), ("conventional", conventional)):
         if val:
             overrides.setdefault(key, {}).update(val)
     try:

@@ -1,0 +1,72 @@
+"""The ``xray4d benchmark`` verb at a tiny size, its refusals, and the rigid-ellipsoid scene."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xray4d.cli import main
+from xray4d.simulate import RigidEllipsoid, rigid_ellipsoid_truth, simulate_rigid_ellipsoid
+
+
+def test_rigid_ellipsoid_keeps_its_mass_and_moves() -> None:
+    truth = rigid_ellipsoid_truth(size=24, frames=3)
+    a, b, c = RigidEllipsoid().semi_axes
+    r = RigidEllipsoid().inclusion_radius
+    w = 24
+    expected = 4 / 3 * np.pi * (a * b * c - (1 - 0.4) * r ** 3) * w ** 3   # value 1, inclusion 0.4
+    np.testing.assert_allclose(truth.sum((1, 2, 3)), expected, rtol=0.05)
+    assert not np.allclose(truth[0], truth[-1])
+    rec = simulate_rigid_ellipsoid(size=24, frames=3, noise=0.0)
+    np.testing.assert_array_equal(rec.truth, truth)
+    # every view of a frame carries the frame's mass (projections at finer sampling)
+    mass = np.broadcast_to(truth.sum((1, 2, 3))[:, None], rec.projections.shape[:2])
+    np.testing.assert_allclose(rec.projections.sum((2, 3)), mass, rtol=0.01)
+
+
+def test_benchmark_verb_writes_tables_and_plot(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "bench"
+    args = ["benchmark", "--out", str(out), "--cases", "ellipsoid", "--views", "2",
+            "--methods", "fbp,sirt", "--size", "12", "--frames", "3", "--time-budget", "20",
+            "--threads", "1"]
+    assert main(args) == 0
+    summary = json.loads((out / "benchmark.json").read_text())
+    assert [(r["case"], r["views"], r["method"]) for r in summary["rows"]] == \
+        [("ellipsoid", 2, "fbp"), ("ellipsoid", 2, "sirt")]
+    for r in summary["rows"]:
+        assert "error" not in r, r
+        for key in ("psnr", "ssim", "dssim", "iou", "mse", "wall_s", "peak_rss_mib"):
+            assert np.isfinite(r[key]), key
+    md = (out / "benchmark.md").read_text()
+    assert "| sirt |" in md and "| fbp |" in md
+    assert (out / "quality_vs_time.png").stat().st_size > 1000
+    assert (out / "recordings" / "ellipsoid_2views.h5").exists()
+    # a second run into the same folder needs --force
+    assert main(args) == 2
+    assert "--force" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad, match", [
+    (["--methods", "art"], "unknown method"),
+    (["--cases", "volcano"], "unknown case"),
+    (["--views", "7"], "not offered"),
+    (["--time-budget", "-1"], "positive"),
+    (["--views", "two"], "comma-separated"),
+])
+def test_benchmark_verb_refuses_bad_requests(bad, match, tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) if bad == ["--views", "two"] else _nothing():
+        code = main(["benchmark", "--out", str(tmp_path / "b")] + bad)
+        assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and match in err
+    assert not (tmp_path / "b" / "benchmark.json").exists()
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
