@@ -129,7 +129,7 @@ def write_previews(out_dir: str | os.PathLike, volume: np.ndarray, projections: 
 
     # slices and MIPs of selected frames (truth above reconstruction where known)
     rows = [("reconstruction", volume)] + ([("truth", truth)] if truth is not None else [])
-    fig, axes = plt.subplots(len(frames), 2 * len(rows), figsize=(4.2 * len(rows), 1.9 * len(frames)),
+    fig, axes = plt.subplots(len(frames), 2 * len(rows), figsize=(4.2 * len(rows), 1.15 * len(frames) + 0.4),
                              squeeze=False)
     for i, t in enumerate(frames):
         for r, (name, vol) in enumerate(rows):

@@ -241,7 +241,7 @@ class HexPlaneReconstructor:
         total = tc.iterations if tc.iterations else int(math.ceil(tc.time_budget_s))
         bar = tqdm(total=total, initial=min(it, total) if tc.iterations else int(elapsed_before),
                    disable=not self.progress, unit="it" if tc.iterations else "s",
-                   desc="hexplane", dynamic_ncols=True, leave=False)
+                   desc=self.config.method, dynamic_ncols=True, leave=False)
         stopped_by = "iterations"
         fc = self.config.field
         while True:
