@@ -9,19 +9,10 @@ import json
 import h5py
 import numpy as np
 import pytest
-import torch
 
 from xray4d.cli import main
 from xray4d.io import load_recording
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: one intra-op thread avoids oversubscription on shared cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def run(argv: list[str]) -> int:

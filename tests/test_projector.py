@@ -44,16 +44,6 @@ def to_numpy(t: torch.Tensor) -> np.ndarray:
     return t.detach().to("cpu", torch.float64).numpy()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_intra_op_thread():
-    """These operators are tiny: with the intra-op pool on a shared 2-core machine (and
-    under ``pytest -n 2``) OpenMP threads contend and a 3x36 matmul takes milliseconds,
-    which makes gradcheck 20x slower. One thread is faster here; restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 # --------------------------------------------------------------------------- references
 

@@ -7,7 +7,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from scipy import ndimage
 
 from xray4d.simulate import (DropletCollision, add_noise, droplet_state, droplet_truth,
@@ -15,14 +14,6 @@ from xray4d.simulate import (DropletCollision, add_noise, droplet_state, droplet
 
 SIZE = 32
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: one intra-op thread avoids oversubscription on shared cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _centred(n: int) -> np.ndarray:

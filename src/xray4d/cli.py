@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import sys
 from pathlib import Path
 
@@ -29,12 +30,15 @@ class OneLineArgumentParser(argparse.ArgumentParser):
 
 
 def parse_angles(text: str) -> list[float]:
+    """Comma-separated finite angles in degrees; UsageError naming ``--angles`` otherwise."""
     try:
         vals = [float(a) for a in text.split(",") if a.strip() != ""]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"angles must be comma-separated degrees, got {text!r}")
+        raise UsageError(f"--angles: angles must be comma-separated degrees, got {text!r}") from None
     if not vals:
-        raise argparse.ArgumentTypeError("at least one angle is needed")
+        raise UsageError("--angles: at least one angle is needed")
+    if not all(math.isfinite(a) for a in vals):
+        raise UsageError(f"--angles: angles must be finite, got {text!r}")
     return vals
 
 

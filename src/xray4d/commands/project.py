@@ -75,12 +75,7 @@ def cmd_project(args: argparse.Namespace) -> int:
     from ..io import load_volume, save_recording
     from ..simulate import simulate_recording
 
-    try:
-        angles = parse_angles(args.angles)
-    except argparse.ArgumentTypeError as exc:
-        raise UsageError(f"--angles: {exc}") from None
-    if not all(math.isfinite(a) for a in angles):
-        raise UsageError(f"--angles: angles must be finite, got {args.angles!r}")
+    angles = parse_angles(args.angles)
     if not (math.isfinite(args.noise) and args.noise >= 0):
         raise UsageError(f"--noise: must be a finite number >= 0, got {args.noise}")
     check_output(args.out, [args.volume])

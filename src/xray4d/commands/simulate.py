@@ -84,12 +84,7 @@ def cmd_simulate_droplets(args: argparse.Namespace) -> int:
     from ..io import save_recording
     from ..simulate import DropletCollision, simulate_droplets
 
-    try:
-        angles = parse_angles(args.angles)
-    except argparse.ArgumentTypeError as exc:
-        raise UsageError(f"--angles: {exc}") from None
-    if not all(math.isfinite(a) for a in angles):
-        raise UsageError(f"--angles: angles must be finite, got {args.angles!r}")
+    angles = parse_angles(args.angles)
     if args.size < 2:
         raise UsageError(f"--size: must be >= 2, got {args.size}")
     if args.frames < 1:
