@@ -108,14 +108,21 @@ class HexPlaneReconstructor:
         checkpoint_path: where checkpoints go (None: no checkpoints).
         progress: show a progress bar.
         on_step: optional callback(iteration, loss, elapsed_s) after each step.
+        measurement: optional differentiable map applied to the predicted line
+            integrals before the data term; the recording then holds its output
+            (e.g. flat/dark-corrected intensities, see ``xray4d.intensity``).
     """
 
     def __init__(self, recording: Recording, config: ReconstructionConfig,
                  checkpoint_path: str | os.PathLike | None = None, progress: bool = True,
-                 on_step: Callable[[int, float, float], None] | None = None) -> None:
-        if recording.quantity != "line_integral":
+                 on_step: Callable[[int, float, float], None] | None = None,
+                 measurement: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+        if recording.quantity != "line_integral" and measurement is None:
             raise ValueError(f"quantity {recording.quantity!r} is not supported yet by hexplane; "
                              "convert to line integrals first")
+        # measurement: predicted line integrals -> what the recording holds (e.g.
+        # xray4d.intensity.IntensityModel: flat/dark-corrected intensity, flat = 1)
+        self.measurement = measurement
         self.recording = recording
         self.config = config
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
@@ -198,6 +205,8 @@ class HexPlaneReconstructor:
         dev = self.device
         data = torch.as_tensor(rec.projections, dtype=torch.float32, device=dev)
         scale = float(data.abs().max()) or 1.0
+        if self.measurement is not None:  # transmissions: the contrast sets the scale
+            scale = float((data - 1).abs().max()) or 1.0
         projector = Projector(g, device=dev)
         times = torch.as_tensor(normalised_times(rec.time), dtype=torch.float32, device=dev)
         regs = build_regularizers(dataclasses.asdict(self.config.regularizers), self.value_max)
@@ -266,7 +275,7 @@ class HexPlaneReconstructor:
             cursor += batch
             t0 = time.perf_counter()
             vol = fld.render_frames(times[idx.to(dev)], self.shape)
-            pred = projector.forward(vol, frames=idx.numpy())
+            pred = self._measure(projector.forward(vol, frames=idx.numpy()))
             data_loss = (pred - data[idx.to(dev)]).pow(2).mean() / scale ** 2
             loss = data_loss
             for r in regs:
@@ -306,8 +315,9 @@ class HexPlaneReconstructor:
         volume = self.render_all(fld, times)
         with torch.no_grad():
             predicted = np.concatenate([
-                projector.forward(torch.as_tensor(volume[i:i + tc.render_chunk], device=dev),
-                                  frames=np.arange(i, min(i + tc.render_chunk, n_frames))).cpu().numpy()
+                self._measure(projector.forward(
+                    torch.as_tensor(volume[i:i + tc.render_chunk], device=dev),
+                    frames=np.arange(i, min(i + tc.render_chunk, n_frames)))).cpu().numpy()
                 for i in range(0, n_frames, tc.render_chunk)])
         wall = elapsed_now()
         cfg = self.config.to_dict()
@@ -317,6 +327,10 @@ class HexPlaneReconstructor:
                                method="hexplane", config=cfg, wall_seconds=wall,
                                source=str(rec.path or ""))
         return FitResult(recon, fld, losses, loss_times, it, stopped_by, predicted)
+
+    def _measure(self, pred: torch.Tensor) -> torch.Tensor:
+        """Predicted line integrals -> the recorded quantity (identity without a measurement)."""
+        return pred if self.measurement is None else self.measurement(pred)
 
     @torch.no_grad()
     def render_all(self, fld: HexPlaneField, times: torch.Tensor) -> np.ndarray:

@@ -3,7 +3,10 @@
 ``xray4d simulate droplets --out FILE [--size 64 --frames 40 --angles 0,23.8
 --noise 0.01 --seed 0] [physics options]`` writes a recording of a binary
 droplet collision (:func:`xray4d.simulate.simulate_droplets`) with its truth
-volume under ``/ground_truth/volume``.
+volume under ``/ground_truth/volume``. ``--quantity intensity [--energy-kev 15
+--distance-m Z --pixel-size-m 2e-6 --fluence 1e4 --psf-px 0.5]`` records water
+droplets as detector counts with flat and dark fields instead
+(:func:`xray4d.simulate.simulate_droplets_intensity`).
 """
 from __future__ import annotations
 
@@ -64,6 +67,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="time between frames written to /exchange/time")
     d.add_argument("--pixel-size", type=float, default=None, metavar="METRES",
                    help="pixel size recorded in the file (optional)")
+    x = d.add_argument_group("X-ray intensity (--quantity intensity)")
+    x.add_argument("--quantity", choices=("line_integral", "intensity"), default="line_integral",
+                   help="line integrals of --value, or detector intensities of water droplets "
+                        "(raw counts with flat and dark fields)")
+    x.add_argument("--energy-kev", type=float, default=15.0, metavar="KEV", help="photon energy")
+    x.add_argument("--distance-m", type=float, default=None, metavar="METRES",
+                   help="sample-detector distance; default pixel^2 / wavelength (Fresnel number 1)")
+    x.add_argument("--pixel-size-m", type=float, default=2e-6, metavar="METRES",
+                   help="pixel size for intensity data")
+    x.add_argument("--fluence", type=float, default=1e4, metavar="PHOTONS",
+                   help="photons per pixel in the flat field (Poisson noise)")
+    x.add_argument("--psf-px", type=float, default=0.5, metavar="PIXELS",
+                   help="standard deviation of the detector's Gaussian PSF")
+    x.add_argument("--material", default="H2O", help="chemical formula of the liquid")
+    x.add_argument("--density", type=float, default=1.0, metavar="G_CM3",
+                   help="density of the liquid in g/cm^3")
     g = d.add_argument_group("physics")
     defaults = DropletCollision()
     for name, (flag, text) in DROPLET_FLAGS.items():
@@ -108,14 +127,36 @@ def cmd_simulate_droplets(args: argparse.Namespace) -> int:
         if field in DROPLET_FLAGS:
             msg = f"{DROPLET_FLAGS[field][0]}: {msg.split(' ', 1)[1]}"
         raise UsageError(msg) from None
+    if args.quantity == "intensity":
+        for flag, val in (("--energy-kev", args.energy_kev), ("--pixel-size-m", args.pixel_size_m),
+                          ("--fluence", args.fluence), ("--density", args.density)):
+            if not (math.isfinite(val) and val > 0):
+                raise UsageError(f"{flag}: must be a finite number > 0, got {val}")
+        for flag, val in (("--distance-m", args.distance_m), ("--psf-px", args.psf_px)):
+            if val is not None and not (math.isfinite(val) and val >= 0):
+                raise UsageError(f"{flag}: must be a finite number >= 0, got {val}")
+        from ..physics import refractive_index
+        try:
+            refractive_index(args.material, args.density, args.energy_kev)
+        except ValueError as exc:
+            raise UsageError(f"--material: {exc}") from None
     if Path(args.out).is_dir():
         raise UsageError(f"{args.out}: --out: is a directory")
     check_output(args.out, [])
 
     t0 = time.perf_counter()
-    rec = simulate_droplets(params, size=args.size, frames=args.frames, angles_deg=angles,
-                            noise=args.noise, seed=args.seed, oversample=args.oversample,
-                            frame_interval_s=args.frame_interval, pixel_size_m=args.pixel_size)
+    if args.quantity == "intensity":
+        from ..simulate import simulate_droplets_intensity
+        rec = simulate_droplets_intensity(
+            params, size=args.size, frames=args.frames, angles_deg=angles,
+            energy_kev=args.energy_kev, pixel_size_m=args.pixel_size_m, distance_m=args.distance_m,
+            fluence=args.fluence, psf_sigma_px=args.psf_px, material=args.material,
+            density_g_cm3=args.density, seed=args.seed, oversample=args.oversample,
+            frame_interval_s=args.frame_interval)
+    else:
+        rec = simulate_droplets(params, size=args.size, frames=args.frames, angles_deg=angles,
+                                noise=args.noise, seed=args.seed, oversample=args.oversample,
+                                frame_interval_s=args.frame_interval, pixel_size_m=args.pixel_size)
     seconds = time.perf_counter() - t0
     save_recording(rec, args.out)
 
@@ -133,4 +174,10 @@ def cmd_simulate_droplets(args: argparse.Namespace) -> int:
     print(f"droplets: {'separation' if params.separation else 'coalescence'}"
           f"{'; ' + ', '.join(events) if events else ''}; noise {args.noise:g}, seed {args.seed}; "
           f"{seconds:.1f} s")
+    if args.quantity == "intensity":
+        desc = json.loads(rec.attrs["description"])
+        print(f"intensity: {args.material} at {args.energy_kev:g} keV (delta {desc['delta']:.3g}, "
+              f"beta {desc['beta']:.3g}), pixel {args.pixel_size_m:g} m, distance "
+              f"{rec.attrs['propagation_distance_m']:.4g} m (Fresnel number "
+              f"{desc['fresnel_number']:.3g}), {args.fluence:g} photons/pixel, PSF {args.psf_px:g} px")
     return 0
