@@ -4,7 +4,9 @@ Each case is simulated once per view count (with ground truth) and written to
 ``OUT/recordings/``; each (case, views, method, budget) run happens in a fresh
 child process, so that its peak memory is its own, and is scored against the
 truth. Results go to ``OUT/benchmark.json`` and ``OUT/benchmark.md``, and
-``OUT/quality_vs_time.png`` plots PSNR over wall time per method.
+``OUT/quality_vs_time.png`` plots PSNR over wall time per method. Under each
+table a line names the best conventional method of that case, view count and
+budget and every other method's PSNR margin over it (``comparisons`` in the JSON).
 """
 from __future__ import annotations
 
@@ -33,6 +35,10 @@ CASES: dict[str, tuple[str, str, dict[str, Any]]] = {
 #: order of the methods in the tables when --methods is not given (others follow by name)
 DEFAULT_ORDER = ("hexplane", "static", "perframe", "sirt", "cgls", "fbp")
 
+#: the conventional (non-learned) methods: the best of them per (case, views, budget) is the
+#: reference every other method is compared with
+CONVENTIONAL = ("fbp", "sirt", "cgls", "astra-fbp", "astra-sirt")
+
 METRICS = ("psnr", "ssim", "dssim", "iou", "mse")
 
 
@@ -59,7 +65,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--views", type=lambda s: _csv(int, s), default=[2, 4],
                    help="comma-separated view counts, 1-4 (default 2,4)")
     p.add_argument("--methods", type=lambda s: _csv(str, s), default=None,
-                   help="comma-separated methods (default all registered)")
+                   help="comma-separated methods (default all registered except those that need "
+                        "an optional extra: astra-fbp and astra-sirt run only when named)")
     p.add_argument("--time-budget", type=lambda s: _csv(float, s), default=[120.0], metavar="S[,S...]",
                    help="wall-time budget(s) per run in seconds (default 120); several give a "
                         "quality-over-time curve; conventional methods stop earlier when done")
@@ -74,14 +81,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> list[str]:
-    from ..methods import available_methods
+    from ..methods import available_methods, needs_extra, unavailable_reason
 
     known = available_methods()
-    methods = args.methods or sorted(known, key=lambda m: (DEFAULT_ORDER.index(m)
-                                                           if m in DEFAULT_ORDER else len(DEFAULT_ORDER), m))
+    # the ASTRA cross-checks duplicate fbp / sirt (measured within 1e-5 of them) and would make
+    # the default table depend on which extras are installed: they run only when named
+    default = [m for m in known if not needs_extra(m)]
+    methods = args.methods or sorted(default, key=lambda m: (DEFAULT_ORDER.index(m)
+                                                             if m in DEFAULT_ORDER else len(DEFAULT_ORDER), m))
     for m in methods:
         if m not in known:
             raise UsageError(f"--methods: unknown method {m!r}; available: {', '.join(known)}")
+        missing = unavailable_reason(m)
+        if missing:
+            raise UsageError(f"--methods: {missing}")
     for c in args.cases:
         if c not in CASES:
             raise UsageError(f"--cases: unknown case {c!r}; available: {', '.join(CASES)}")
@@ -176,6 +189,34 @@ def _run_isolated(*a) -> dict[str, Any]:
     return payload
 
 
+def compare_to_conventional(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (case, views, budget): the best conventional method by PSNR and every method's margin.
+
+    Args:
+        rows: benchmark rows (``case``, ``views``, ``method``, ``budget_s``, ``psnr``; rows
+            with an ``error`` are left out).
+
+    Returns:
+        one dict per group in the order the groups first appear: ``case``, ``views``,
+        ``budget_s``, ``best_conventional`` (method name, or None when no conventional
+        method ran), ``best_conventional_psnr`` and ``margin_db`` (PSNR of every other
+        method minus the best conventional one, dB).
+    """
+    ok = [r for r in rows if "error" not in r and r.get("psnr") is not None
+          and math.isfinite(r["psnr"])]
+    out = []
+    for case, views, budget in dict.fromkeys((r["case"], r["views"], r["budget_s"]) for r in ok):
+        group = [r for r in ok if (r["case"], r["views"], r["budget_s"]) == (case, views, budget)]
+        conv = [r for r in group if r["method"] in CONVENTIONAL]
+        best = max(conv, key=lambda r: r["psnr"]) if conv else None
+        out.append({"case": case, "views": views, "budget_s": budget,
+                    "best_conventional": best["method"] if best else None,
+                    "best_conventional_psnr": best["psnr"] if best else None,
+                    "margin_db": {r["method"]: r["psnr"] - best["psnr"] for r in group
+                                  if best and r["method"] not in CONVENTIONAL}})
+    return out
+
+
 def _fmt(v: Any, spec: str) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
@@ -212,6 +253,14 @@ def write_markdown(path: Path, summary: dict[str, Any]) -> None:
                          f"{_fmt(r['iou'], '.3f')} | {_fmt(r['mse'], '.3e')} | "
                          f"{r['wall_s']:.1f} | {r['iterations']} | {r['peak_rss_mib']:.0f} |")
         lines.append("")
+        for c in summary.get("comparisons", []):
+            if (c["case"], c["views"]) != (case, views) or c["best_conventional"] is None:
+                continue
+            margins = ", ".join(f"{m} {d:+.2f} dB" for m, d in c["margin_db"].items())
+            lines.append(f"Best conventional at {c['budget_s']:g} s: {c['best_conventional']} "
+                         f"({c['best_conventional_psnr']:.2f} dB)"
+                         + (f"; PSNR over it: {margins}." if margins else "."))
+            lines.append("")
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines))
 
@@ -301,6 +350,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
                     else:
                         print(f"    PSNR {row['psnr']:.2f} dB, IoU {row['iou']:.3f}, "
                               f"{row['wall_s']:.1f} s, {row['peak_rss_mib']:.0f} MiB", flush=True)
+    summary["comparisons"] = compare_to_conventional(summary["rows"])
     with atomic_path(out / "benchmark.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=1, default=str))
     write_markdown(out / "benchmark.md", summary)

@@ -87,12 +87,15 @@ def build_config(args: argparse.Namespace):
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     """Run a reconstruction from the command line."""
     from ..api import checkpoint_file, preview_dir, reconstruct_file
-    from ..methods import available_methods
+    from ..methods import available_methods, unavailable_reason
 
     cfg = build_config(args)
     if cfg.method not in available_methods():
         raise UsageError(f"--method: unknown method {cfg.method!r}; available: "
                          f"{', '.join(available_methods())}")
+    missing = unavailable_reason(cfg.method)      # an optional extra that is not installed
+    if missing:
+        raise UsageError(f"--method: {missing}")
     check_output(args.out, [args.recording], force=args.force or args.resume)
     if args.resume and not checkpoint_file(args.out).exists():
         raise UsageError(f"{checkpoint_file(args.out)}: --resume: no checkpoint to resume from")
