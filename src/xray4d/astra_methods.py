@@ -286,18 +286,21 @@ def _run(name: str, recording: Recording, config: ReconstructionConfig, progress
                 return 1                         # a first round of one iteration times it
             # the next round, its residual and the final one must fit in what is left
             left = budget - (time.perf_counter() - start) - 2 * residual_s[0]
-            fit = int(left / (1.2 * per_iter[0]))
+            fit = int(left / (1.5 * per_iter[0]))
             if fit < n:
                 stopped_by = "time budget"
             return max(0, min(n, fit))
 
+        done_before = [0]          # (a disabled tqdm bar does not count)
+
         def on_round(done: int, vol: np.ndarray) -> None:
             t0 = time.perf_counter()
-            per_iter[0] = (t0 - round_start[0]) / max(1, done - bar.n)
+            per_iter[0] = (t0 - round_start[0]) / max(1, done - done_before[0])
             loss, _ = residual(vol)
             losses.append(loss)
             loss_times.append(time.perf_counter() - start)
-            bar.update(done - bar.n)
+            bar.update(done - done_before[0])
+            done_before[0] = done
             bar.set_postfix(residual=f"{loss:.3e}", refresh=False)
             round_start[0] = time.perf_counter()
             residual_s[0] = round_start[0] - t0
