@@ -19,7 +19,7 @@ $(STAMP): $(PY) pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/xray4d demo --out demo_out
+	$(VENV)/bin/xray4d demo --out demo_out --force
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 tests

@@ -294,7 +294,8 @@ def test_evaluate_good_files_work(tmp_path: Path, capsys) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([GOOD_REC, GOOD_RECON, out.name])
     # an exact reconstruction: PSNR is infinite, written as null (JSON has no inf)
     exact = write_recon(tmp_path / "exact.h5", _recording_datasets()["/ground_truth/volume"])
-    assert cli.main(["evaluate", str(exact), "--truth", str(recording), "--json", str(out)]) == 0
+    assert cli.main(["evaluate", str(exact), "--truth", str(recording), "--json", str(out),
+                     "--force"]) == 0
     capsys.readouterr()
     assert json.loads(out.read_text())["volume"]["mean"]["psnr"] is None
 

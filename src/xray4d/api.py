@@ -8,12 +8,17 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .config import ReconstructionConfig, load_preset
-from .io import InputError, Recording, atomic_path, load_recording, save_reconstruction
+from .io import (InputError, Recording, atomic_path, load_recording, peek_recording,
+                 save_reconstruction)
 from .methods import get_method
 from .reconstruct import FitResult, remove_stale_checkpoint_temps
+from .resources import MemoryEstimate, check_reconstruction
 
-__all__ = ["reconstruct", "reconstruct_file", "resolve_config", "preview_dir", "checkpoint_file"]
+__all__ = ["reconstruct", "reconstruct_file", "resolve_config", "preview_dir", "checkpoint_file",
+           "check_memory"]
 
 
 def resolve_config(preset: str = "default", overrides: dict[str, Any] | None = None,
@@ -34,10 +39,27 @@ def reconstruct(recording: Recording, config: ReconstructionConfig | None = None
 
     Returns a :class:`~xray4d.reconstruct.FitResult`; its ``reconstruction``
     holds the volume (T, Z, Y, X) on the recording's voxel grid.
+
+    Raises:
+        xray4d.errors.ResourceError: the run cannot fit in the available memory
+            (checked before the method allocates anything; see :func:`check_memory`).
     """
     config = config or load_preset("default")
     method = get_method(config.method)
+    check_memory(recording, config)
     return method(recording, config, checkpoint_path, progress, resume)
+
+
+def check_memory(recording: Recording, config: ReconstructionConfig) -> MemoryEstimate:
+    """Estimate what reconstructing ``recording`` allocates; ResourceError if it cannot fit.
+
+    The recording's own arrays are in memory already and not counted again.
+    """
+    g = recording.geometry
+    angle_sets = 1 if g.angles_shared else len(np.unique(g.angles_deg, axis=0))
+    return check_reconstruction(g.frames, g.views, g.height, g.width, config,
+                                angle_sets=angle_sets, in_memory=True,
+                                source=str(recording.path or ""))
 
 
 def preview_dir(out: str | os.PathLike) -> Path:
@@ -60,8 +82,13 @@ def reconstruct_file(recording_path: str | os.PathLike, out: str | os.PathLike,
     The checkpoint ``OUT.ckpt`` is kept while fitting (``resume=True`` continues
     from it) and removed once the output is complete.
     """
-    rec = load_recording(recording_path)
     config = config or load_preset("default")
+    declared = peek_recording(recording_path)
+    if declared is not None:   # refuse what cannot fit before loading anything
+        (t, v, h, w), angle_sets, truth = declared
+        check_reconstruction(t, v, h, w, config, angle_sets=angle_sets, truth=truth,
+                             source=str(recording_path))
+    rec = load_recording(recording_path)
     if rec.quantity != "line_integral":
         raise InputError(recording_path, "/exchange/data",
                          f"quantity {rec.quantity!r} is not supported yet; reconstruct needs "

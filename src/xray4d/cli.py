@@ -8,10 +8,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import math
+import os
 import sys
 from pathlib import Path
 
-from .errors import DivergenceError
+from .errors import DivergenceError, ResourceError
 from .io import InputError
 
 __all__ = ["main"]
@@ -42,13 +43,29 @@ def parse_angles(text: str) -> list[float]:
     return vals
 
 
-def check_output(out: str | Path, inputs: list[str | Path], force: bool = True) -> None:
-    out_p = Path(out).resolve()
+def _same_file(a: Path, b: Path) -> bool:
+    """True when two paths name one file: equal once resolved (symlinks, ``..``), or one
+    inode (hard links, bind mounts)."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:          # one of them does not exist (yet)
+        return False
+
+
+def check_output(out: str | Path, inputs: list[str | Path], force: bool = False,
+                 option: str = "--out") -> None:
+    """Refuse an output path that is one of the inputs (however spelled), or that exists
+    already unless ``force``. UsageError naming ``option`` otherwise; nothing is touched."""
+    out_p = Path(out)
     for i in inputs:
-        if Path(i).resolve() == out_p:
-            raise UsageError(f"{out}: --out: refusing to overwrite the input file")
-    if out_p.exists() and not force:
-        raise UsageError(f"{out}: --out: exists (use --force to overwrite)")
+        if _same_file(out_p, Path(i)):
+            raise UsageError(f"{out}: {option}: refusing to overwrite the input file {i}")
+    if out_p.is_dir():
+        raise UsageError(f"{out}: {option}: is a directory")
+    if (out_p.exists() or out_p.is_symlink()) and not force:
+        raise UsageError(f"{out}: {option}: exists (use --force to overwrite)")
 
 
 # ------------------------------------------------------------------ verbs
@@ -117,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     func = args.func
     try:
         return int(func(args) or 0)
-    except (InputError, UsageError) as exc:
+    except (InputError, UsageError, ResourceError) as exc:
         print(f"xray4d {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except DivergenceError as exc:

@@ -8,7 +8,9 @@ so a reader never sees a half-written file.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -19,10 +21,11 @@ import h5py
 import numpy as np
 
 from .geometry import Geometry
+from .resources import GB, available_memory
 
 __all__ = ["InputError", "Recording", "Reconstruction", "QUANTITIES", "load_recording",
            "save_recording", "load_reconstruction", "save_reconstruction", "load_volume",
-           "atomic_path"]
+           "atomic_path", "peek_recording"]
 
 QUANTITIES = ("line_integral", "intensity", "phase")
 ROOT_ATTRS = ("pixel_size_m", "energy_keV", "propagation_distance_m")
@@ -100,10 +103,14 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` on success.
 
     On any exception the temporary file is removed and ``target`` is untouched.
+    The temporary file is named ``.NAME.PID.XXXX.tmp``; those that a killed
+    process (SIGKILL, power cut) left for the same target are removed first.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    _remove_orphan_temps(target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp",
+                               dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -116,6 +123,21 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _remove_orphan_temps(target: Path) -> None:
+    """Delete ``.NAME.PID.*.tmp`` files of ``target`` whose process no longer exists."""
+    prefix = f".{target.name}."
+    for p in target.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+        pid = p.name[len(prefix):].split(".", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            p.unlink(missing_ok=True)
+        except (PermissionError, OverflowError):
+            pass                               # alive (another user's) or not a pid: keep it
 
 
 # what h5py raises on a file whose structure is corrupt (e.g. a zero-filled tail)
@@ -166,13 +188,23 @@ def _read(f: h5py.File, path: str, name: str, *, ranks: tuple[int, ...],
         raise InputError(path, name, f"wrong dtype {obj.dtype}, expected real numbers")
     if obj.size == 0 or any(s == 0 for s in obj.shape):
         raise InputError(path, name, f"empty array (shape {obj.shape})")
+    # the array as stored plus its cast: refuse before allocating what cannot fit
+    need = obj.size * (obj.dtype.itemsize + np.dtype(dtype).itemsize)
+    avail = available_memory()
+    if avail is not None and need > avail:
+        raise InputError(path, name, f"shape {obj.shape} needs {need / GB:.3g} GB of memory to "
+                                     f"load, only {avail / GB:.3g} GB is available")
     try:
-        arr = np.asarray(obj[()], dtype=dtype)
+        raw = obj[()]
     except (OSError, ValueError) as exc:
         raise InputError(path, name, f"unreadable data ({str(exc).split('(')[0].strip()}), "
                                      "file truncated or corrupt?") from None
+    with np.errstate(over="ignore", invalid="ignore"):   # overflow is reported below, not warned
+        arr = np.asarray(raw, dtype=dtype)
     if not np.all(np.isfinite(arr)):
         n_bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        if np.all(np.isfinite(raw)):
+            raise InputError(path, name, f"{n_bad} values beyond the range of {np.dtype(dtype).name}")
         raise InputError(path, name, f"contains {n_bad} NaN or Inf values")
     return arr
 
@@ -235,9 +267,12 @@ def load_recording(path: str | os.PathLike) -> Recording:
         for key in ROOT_ATTRS:
             if key in f.attrs:
                 try:
-                    val = float(np.asarray(f.attrs[key]).reshape(-1)[0])
+                    raw_attr = np.asarray(f.attrs[key])
+                    if raw_attr.size != 1:       # an array: which of its values was meant?
+                        raise ValueError(key)
+                    val = float(raw_attr.reshape(-1)[0])
                 except (TypeError, ValueError, IndexError):
-                    raise InputError(path, f"/ attribute {key}", "not a number") from None
+                    raise InputError(path, f"/ attribute {key}", "not a single number") from None
                 if not np.isfinite(val) or val < 0 or (val == 0 and key != "propagation_distance_m"):
                     raise InputError(path, f"/ attribute {key}", f"invalid value {val}")
                 attrs[key] = val
@@ -293,9 +328,17 @@ def load_reconstruction(path: str | os.PathLike) -> Reconstruction:
             config = json.loads(_attr_str(a.get("config", "{}")))
         except json.JSONDecodeError:
             raise InputError(path, "/reconstruction attribute config", "not valid JSON") from None
-        return Reconstruction(vol, time, _attr_str(a.get("method", "")), config,
-                              float(a.get("wall_seconds", 0.0)), _attr_str(a.get("source", "")),
-                              beta, path)
+        if not isinstance(config, dict):
+            raise InputError(path, "/reconstruction attribute config", "not a JSON object")
+        try:
+            wall = float(np.asarray(a.get("wall_seconds", 0.0)).reshape(-1)[0])
+        except (TypeError, ValueError, IndexError):
+            wall = math.nan
+        if not (math.isfinite(wall) and wall >= 0):
+            raise InputError(path, "/reconstruction attribute wall_seconds",
+                             "not a number of seconds >= 0")
+        return Reconstruction(vol, time, _attr_str(a.get("method", "")), config, wall,
+                              _attr_str(a.get("source", "")), beta, path)
 
 
 def save_reconstruction(rec: Reconstruction, path: str | os.PathLike) -> None:
@@ -331,6 +374,30 @@ def load_volume(path: str | os.PathLike) -> tuple[np.ndarray, str]:
                     raise InputError(path, name, f"shape {vol.shape} is not (T, H, W, W)")
                 return vol, name
     raise InputError(path, "/ground_truth/volume", "missing (and no /reconstruction/volume)")
+
+
+def peek_recording(path: str | os.PathLike) -> tuple[tuple[int, int, int, int], int, bool] | None:
+    """What a recording file declares, from its metadata alone (no array is read).
+
+    Returns ``((T, V, H, W), angle_sets, has_truth)``: the shape of
+    ``/exchange/data``, the number of distinct angle sets it may hold (T when
+    ``/exchange/theta`` is per frame, else 1) and whether ``/ground_truth/volume``
+    exists; None when the file does not say (:func:`load_recording` then names the fault).
+    Used to refuse a request that cannot fit before loading anything.
+    """
+    try:
+        with h5py.File(path, "r") as f:
+            d = f.get("/exchange/data")
+            if not isinstance(d, h5py.Dataset) or d.ndim != 4:
+                return None
+            theta = f.get("/exchange/theta")
+            per_frame = isinstance(theta, h5py.Dataset) and theta.ndim == 2
+            shape = tuple(int(n) for n in d.shape)
+            if min(shape) < 1:
+                return None
+            return shape, (shape[0] if per_frame else 1), "/ground_truth/volume" in f  # type: ignore
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError):
+        return None
 
 
 def _version() -> str:

@@ -116,6 +116,10 @@ def _check(args: argparse.Namespace) -> list[str]:
         raise UsageError(f"{out}: --out: exists and is not a folder")
     if (out / "benchmark.json").exists() and not args.force:
         raise UsageError(f"{out}: --out: holds a benchmark already (use --force to overwrite)")
+    # the sizes are the user's: refuse a simulation that cannot fit before making it (each
+    # run's reconstruction is checked in its own process by xray4d.api)
+    from ..resources import check_fits, estimate_simulation
+    check_fits(estimate_simulation(args.size, args.frames, max(args.views)))
     return list(dict.fromkeys(methods))
 
 

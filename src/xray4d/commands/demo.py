@@ -11,6 +11,10 @@ from ..cli import UsageError
 
 DEMO_SIMULATION = {"size": 64, "frames": 40, "angles_deg": (0.0, 23.8), "noise": 0.01, "seed": 0}
 
+#: what the demo writes into its folder (an earlier demo's results are replaced only with --force)
+DEMO_OUTPUTS = ("recording.h5", "reconstruction.h5", "metrics.json", "metrics_per_frame.png",
+                "report.md", "report.html", "summary.json", "reconstruction_preview")
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``xray4d demo``."""
@@ -24,6 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, default=DEMO_SIMULATION["size"], help="voxels per side")
     p.add_argument("--frames", type=int, default=DEMO_SIMULATION["frames"])
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--force", action="store_true", help="overwrite the results of an earlier demo in OUT")
     p.set_defaults(func=cmd_demo)
 
 
@@ -103,7 +108,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo."""
     from ..api import reconstruct_file, resolve_config
     from ..commands.evaluate import evaluate_files, write_json
-    from ..io import save_recording
+    from ..io import atomic_path, save_recording
+    from ..resources import check_fits, check_reconstruction, estimate_simulation
     from ..simulate import DropletCollision, simulate_droplets
 
     if args.time_budget <= 0:
@@ -111,8 +117,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.size < 8 or args.frames < 2:
         raise UsageError("--size must be >= 8 and --frames >= 2")
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out}: --out: exists and is not a folder")
+    earlier = [name for name in DEMO_OUTPUTS if (out / name).exists()]
+    if earlier and not args.force:
+        raise UsageError(f"{out}: --out: holds the results of an earlier demo ({earlier[0]}); "
+                         "use --force to overwrite them")
     sim = dict(DEMO_SIMULATION, size=args.size, frames=args.frames)
+    cfg = resolve_config("fast", {"train": {"time_budget_s": args.time_budget, "iterations": None}})
+    # the sizes are the user's: refuse what cannot fit before simulating anything
+    n, t, v = sim["size"], sim["frames"], len(sim["angles_deg"])
+    check_fits(estimate_simulation(n, t, v))
+    check_reconstruction(t, v, n, n, cfg, truth=True)
+    out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     print(f"[1/4] simulating a droplet collision: {sim['size']}^3, {sim['frames']} frames, "
           f"views {sim['angles_deg']} deg, noise {sim['noise']}", flush=True)
@@ -120,7 +137,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     rec_path = out / "recording.h5"
     save_recording(rec, rec_path)
     print(f"[2/4] reconstructing with X-Hexplane, time budget {args.time_budget:g} s", flush=True)
-    cfg = resolve_config("fast", {"train": {"time_budget_s": args.time_budget, "iterations": None}})
     t1 = time.perf_counter()
     result = reconstruct_file(rec_path, out / "reconstruction.h5", cfg, progress=not args.quiet)
     t_rec = time.perf_counter() - t1
@@ -135,6 +151,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"[4/4] report: {md} and {page}", flush=True)
     print(f"mean PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.4f}, IoU {m['iou']:.4f}; "
           f"total {time.perf_counter() - t0:.0f} s")
-    with open(out / "summary.json", "w") as f:
-        json.dump(summary, f, indent=1, default=str)
+    with atomic_path(out / "summary.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=1, default=str))
     return 0

@@ -31,6 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--truth", required=True, metavar="RECORDING.h5",
                    help="recording file holding /ground_truth/volume")
     s.add_argument("--json", metavar="OUT", default=None, help="also write the numbers as JSON")
+    s.add_argument("--force", action="store_true", help="overwrite an existing --json file")
     s.add_argument("--data-range", type=float, default=None,
                    help="PSNR/SSIM data range (default: max - min of the whole truth movie)")
     s.add_argument("--threshold", type=float, default=None,
@@ -172,11 +173,9 @@ def run(args: argparse.Namespace, stream: TextIO | None = None) -> int:
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise UsageError(f"--device: {args.device} requested but CUDA is not available")
     if args.json is not None:
-        out = Path(args.json).resolve()
-        if out in (Path(args.reconstruction).resolve(), Path(args.truth).resolve()):
-            raise UsageError(f"{args.json}: --json: refusing to overwrite an input file")
-        if out.is_dir():
-            raise UsageError(f"{args.json}: --json: is a directory")
+        from ..cli import check_output
+        check_output(args.json, [args.reconstruction, args.truth], force=args.force,
+                     option="--json")
     result = evaluate_files(args.reconstruction, args.truth, data_range=args.data_range,
                             threshold=args.threshold, device=args.device)
     print(f"reconstruction: {args.reconstruction}" + (f" (method {result['method']})"

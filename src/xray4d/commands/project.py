@@ -31,6 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--noise", type=float, default=0.0,
                    help="Gaussian noise sigma as a fraction of the largest line integral")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(func=cmd_project)
 
 
@@ -78,7 +79,7 @@ def cmd_project(args: argparse.Namespace) -> int:
     angles = parse_angles(args.angles)
     if not (math.isfinite(args.noise) and args.noise >= 0):
         raise UsageError(f"--noise: must be a finite number >= 0, got {args.noise}")
-    check_output(args.out, [args.volume])
+    check_output(args.out, [args.volume], force=args.force)
     if Path(args.out).is_dir():
         raise UsageError(f"{args.out}: --out: is a directory")
 

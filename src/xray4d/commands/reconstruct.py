@@ -97,6 +97,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     if missing:
         raise UsageError(f"--method: {missing}")
     check_output(args.out, [args.recording], force=args.force or args.resume)
+    # the checkpoint beside the output must not be the input either (e.g. IN = OUT.ckpt)
+    check_output(checkpoint_file(args.out), [args.recording], force=True)
     if args.resume and not checkpoint_file(args.out).exists():
         raise UsageError(f"{checkpoint_file(args.out)}: --resume: no checkpoint to resume from")
     t0 = time.perf_counter()

@@ -67,6 +67,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="time between frames written to /exchange/time")
     d.add_argument("--pixel-size", type=float, default=None, metavar="METRES",
                    help="pixel size recorded in the file (optional)")
+    d.add_argument("--force", action="store_true", help="overwrite an existing output file")
     x = d.add_argument_group("X-ray intensity (--quantity intensity)")
     x.add_argument("--quantity", choices=("line_integral", "intensity"), default="line_integral",
                    help="line integrals of --value, or detector intensities of water droplets "
@@ -101,6 +102,7 @@ def _frame_of(times: list[str], phase: str) -> int | None:
 def cmd_simulate_droplets(args: argparse.Namespace) -> int:
     """Simulate a droplet collision and write it as a recording file."""
     from ..io import save_recording
+    from ..resources import check_fits, estimate_simulation
     from ..simulate import DropletCollision, simulate_droplets
 
     angles = parse_angles(args.angles)
@@ -142,7 +144,9 @@ def cmd_simulate_droplets(args: argparse.Namespace) -> int:
             raise UsageError(f"--material: {exc}") from None
     if Path(args.out).is_dir():
         raise UsageError(f"{args.out}: --out: is a directory")
-    check_output(args.out, [])
+    check_output(args.out, [], force=args.force)
+    # sizes are the user's: refuse what cannot fit before allocating anything
+    check_fits(estimate_simulation(args.size, args.frames, len(angles), args.oversample))
 
     t0 = time.perf_counter()
     if args.quantity == "intensity":

@@ -1,0 +1,263 @@
+"""Memory estimates: refuse a request that cannot fit before allocating anything.
+
+A reconstruction holds, at its peak, the recording, the projector's operator,
+the field being fitted with its optimiser state, one training batch with its
+autograd intermediates, and the rendered output movie. :func:`estimate_reconstruction`
+adds these up from the sizes alone (no array is made); :func:`check_fits`
+compares the total with the memory the machine has available now
+(:func:`available_memory`, from ``/proc/meminfo`` and the cgroup limit) and
+raises :class:`ResourceError`, one line with the estimate and the available
+memory, when it does not fit.
+
+The factors below were measured on CPU with torch 2.13 (the rise of the peak
+resident memory over a run, 16^3 to 128^3 voxels; ``tests/test_resources.py``
+checks one). The parts are summed although training and rendering do not
+peak at the same time, so the estimate errs high: measured 0.96-1.4x the real
+rise for hexplane, static and perframe, 1.1x for SIRT, 1.7x for CGLS. That is
+enough to refuse a request hundreds of times too large before it starts, and
+to let through what fits with room to spare.
+
+Limits: host memory only. With ``train.device: cuda`` the field and the
+batch live on the GPU, whose memory is not checked here (the host estimate
+then errs high); the memory that other processes take after the check is not
+foreseen either.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import ResourceError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import ReconstructionConfig
+
+__all__ = ["MemoryEstimate", "ResourceError", "available_memory", "estimate_reconstruction",
+           "estimate_simulation", "check_fits", "check_reconstruction", "GB"]
+
+GB = 1e9
+F32 = 4
+#: same as xray4d.projector.DENSE_OPERATOR_LIMIT_BYTES (not imported: that pulls in torch)
+DENSE_OPERATOR_LIMIT_BYTES = 512 * 2**20
+#: bytes per nonzero of a coalesced sparse COO operator: two int64 indices and a float32
+#: value, plus the float64/int64 arrays it is assembled from
+SPARSE_BYTES_PER_NONZERO = 2 * 8 + 4 + 3 * 8
+#: live float32 copies of one batch volume during a training step with the linear decoder
+#: (pair-term buffers, the activation and its gradient path, the projection's input;
+#: measured 5-10 at 64^3-128^3)
+BATCH_VOLUME_COPIES = 8
+#: working volumes of the conventional methods, all frames at once (SIRT: x, step, the
+#: back-projection, the weights and matmul temporaries: measured 6.6 at 96^3 x 24)
+CONVENTIONAL_VOLUME_COPIES = 7
+#: copies of the output movie while it is rendered (chunks, their concatenation, a cast)
+OUTPUT_VOLUME_COPIES = 3
+#: what the first training step adds whatever the size (autograd, optimiser and kernel
+#: workspaces, thread pools): measured 85-100 MB on a 16^3 x 2 run
+FIELD_LIBRARY_BYTES = 100 * 10**6
+#: the same for the conventional methods (no autograd): measured 8 MB
+CONVENTIONAL_LIBRARY_BYTES = 10 * 10**6
+#: float32 copies of every field parameter: value, gradient, Adam's two moments
+PARAMETER_COPIES = 4
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Bytes a request needs at its peak, by part.
+
+    Attributes:
+        what: what is estimated (e.g. ``reconstruction (hexplane)``).
+        parts: bytes per named part (recording, operator, field, batch, volumes, ...).
+        hint: what to change when it does not fit.
+    """
+
+    what: str
+    parts: dict[str, int] = field(default_factory=dict)
+    #: what to change when it does not fit
+    hint: str = ""
+
+    @property
+    def total(self) -> int:
+        """Sum of the parts, bytes."""
+        return int(sum(self.parts.values()))
+
+    def describe(self) -> str:
+        """``12.3 GB (volumes 10.2 GB, recording 2.0 GB, ...)``, largest parts first."""
+        parts = sorted(self.parts.items(), key=lambda kv: -kv[1])
+        return (f"{self.total / GB:.3g} GB ("
+                + ", ".join(f"{k} {v / GB:.3g} GB" for k, v in parts if v > 0) + ")")
+
+
+def _meminfo_available(meminfo: str | os.PathLike = "/proc/meminfo") -> int | None:
+    try:
+        text = Path(meminfo).read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("MemAvailable:"):
+            fields = line.split()
+            return int(fields[1]) * (1024 if len(fields) < 3 or fields[2] == "kB" else 1)
+    return None
+
+
+def _cgroup_headroom() -> int | None:
+    """Limit minus usage of this process's memory cgroup (v2, else v1), or None if unlimited."""
+    for limit_f, usage_f in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                             ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                              "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        try:
+            limit = Path(limit_f).read_text().strip()
+            usage = int(Path(usage_f).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if limit == "max" or not limit.isdigit() or int(limit) >= 2**60:
+            return None
+        return max(0, int(limit) - usage)
+    return None
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to this process now, or None when unknown.
+
+    ``MemAvailable`` of ``/proc/meminfo`` (what the kernel can give without
+    swapping), lowered to the headroom of the memory cgroup when one is set.
+    """
+    avail = _meminfo_available()
+    cg = _cgroup_headroom()
+    if avail is None:
+        return cg
+    return avail if cg is None else min(avail, cg)
+
+
+def _operator_bytes(views: int, width: int, angle_sets: int) -> int:
+    """The projector's operator: dense (V*W, W*W) float32 per angle set, sparse above 512 MiB."""
+    dense = angle_sets * views * width ** 3 * F32
+    if dense <= DENSE_OPERATOR_LIMIT_BYTES:
+        # plus one float64 (W, W*W) matrix per angle while it is assembled
+        return dense + width ** 3 * 8
+    # Joseph's method: two weights per detector column and row (or column) crossed
+    return angle_sets * views * 2 * width * width * SPARSE_BYTES_PER_NONZERO
+
+
+def _plane_bytes(config: "ReconstructionConfig", frames: int, height: int, width: int) -> int:
+    """Float32 parameters of one X-Hexplane field at its final resolution."""
+    fc = config.field
+    rz = max(2, round(fc.space_scale * height))
+    rxy = max(2, round(fc.space_scale * width))
+    rt = max(2, round(fc.time_scale * frames)) if frames > 1 else 1
+    if config.method in ("static", "perframe"):
+        rt = 1
+    spatial = rxy * rxy + 2 * rz * rxy               # xy, xz, yz
+    temporal = rt * (2 * rxy + rz)                   # xt, yt, zt
+    return fc.channels * (spatial + temporal) * F32
+
+
+#: methods that fit an X-Hexplane field (the others work on voxel volumes of all frames)
+FIELD_METHODS = ("hexplane", "static", "perframe")
+
+
+def estimate_reconstruction(frames: int, views: int, height: int, width: int,
+                            config: "ReconstructionConfig", *, angle_sets: int = 1,
+                            truth: bool = False, in_memory: bool = False) -> MemoryEstimate:
+    """Peak memory a reconstruction of a (frames, views, height, width) recording allocates.
+
+    Args:
+        frames, views, height, width: the recording's shape (T, V, H, W); the
+            volume is (T, H, W, W).
+        config: the run's config (method, field, batch size).
+        angle_sets: distinct sets of per-frame angles (1 when every frame is
+            seen at the same angles; up to T for a rotating sample).
+        truth: the recording holds a ground-truth volume (kept in memory).
+        in_memory: the recording is loaded already (its arrays are not counted).
+
+    Returns:
+        the estimate, by part: ``recording`` and ``truth`` (unless
+        ``in_memory``), ``operator``, ``libraries`` (workspaces that torch
+        allocates on first use), ``field`` (parameters, gradients,
+        optimiser state), ``batch`` (one training step) or ``working volumes``
+        (conventional methods), and ``volumes`` (the rendered output movie and
+        its predicted projections). The Python runtime itself (a few hundred
+        MB) is not included. No array is allocated.
+    """
+    t, v, h, w = (int(n) for n in (frames, views, height, width))
+    if min(t, v, h, w) < 1:
+        raise ValueError(f"sizes must be >= 1, got (T, V, H, W) = ({t}, {v}, {h}, {w})")
+    vox = h * w * w                                  # voxels of one frame
+    proj = t * v * h * w * F32
+    parts = {"recording": 0 if in_memory else proj,
+             "truth": t * vox * F32 if truth and not in_memory else 0,
+             "operator": _operator_bytes(v, w, max(1, min(int(angle_sets), t)))}
+    method = config.method
+    if method not in FIELD_METHODS:
+        parts["libraries"] = CONVENTIONAL_LIBRARY_BYTES
+        parts["working volumes"] = CONVENTIONAL_VOLUME_COPIES * t * vox * F32
+        parts["volumes"] = proj                      # predicted projections; x is the output
+    else:
+        parts["libraries"] = FIELD_LIBRARY_BYTES
+        planes = _plane_bytes(config, t, h, w) * (t if method == "perframe" else 1)
+        parts["field"] = PARAMETER_COPIES * planes
+        batch = max(1, min(int(config.train.frames_per_batch), t))
+        per_voxel = BATCH_VOLUME_COPIES
+        if config.field.decoder == "mlp":
+            # the (B, Z, Y, X, 3C) feature tensor, its products and the hidden layer
+            per_voxel += 3 * (3 * config.field.channels) + 2 * config.field.mlp_hidden
+        parts["batch"] = batch * vox * F32 * per_voxel
+        chunk = max(1, min(int(config.train.render_chunk), t))
+        # the output movie (and its predicted projections), plus one chunk being rendered
+        parts["volumes"] = (OUTPUT_VOLUME_COPIES * t + chunk) * vox * F32 + proj
+    return MemoryEstimate(f"reconstruction ({method})", parts,
+                          "use fewer frames or a smaller detector (crop or bin the recording)")
+
+
+def estimate_simulation(size: int, frames: int, views: int, oversample: int = 2) -> MemoryEstimate:
+    """Peak memory of simulating a droplet recording of ``size``^3 voxels x ``frames``.
+
+    Parts: ``truth`` (T, N, N, N) float32, ``projections`` (and
+    their noisy copy), ``fine render`` (one frame on the oversampled grid with
+    its temporaries) and ``operator`` (the oversampled detector's projector).
+    """
+    n, t, v, o = (int(x) for x in (size, frames, views, oversample))
+    if min(n, t, v, o) < 1:
+        raise ValueError(f"sizes must be >= 1, got size {n}, frames {t}, views {v}, oversample {o}")
+    fine = n * o
+    parts = {"truth": t * n ** 3 * F32,
+             "projections": 2 * t * v * n * n * F32 + v * fine * fine * F32,
+             # the liquid's box on the fine grid and its temporaries (the box is at most
+             # the whole grid; measured rise: 0.8x the estimate at 64^3 x 40, 0.5x at 128^3 x 16)
+             "fine render": 3 * fine ** 3 * F32,
+             "operator": _operator_bytes(v, fine, 1)}
+    return MemoryEstimate("simulation", parts, "use fewer frames or a smaller size")
+
+
+def check_fits(estimate: MemoryEstimate, *, available: int | None = None) -> None:
+    """Raise :class:`ResourceError` when ``estimate`` exceeds the available memory.
+
+    Args:
+        estimate: what the request needs.
+        available: bytes available (default :func:`available_memory`); when
+            unknown, nothing is refused.
+    """
+    avail = available_memory() if available is None else available
+    if avail is None or estimate.total <= avail:
+        return
+    raise ResourceError(f"{estimate.what} needs about {estimate.describe()} of memory, "
+                        f"but only {avail / GB:.3g} GB is available"
+                        + (f"; {estimate.hint}" if estimate.hint else ""))
+
+
+def check_reconstruction(frames: int, views: int, height: int, width: int,
+                         config: "ReconstructionConfig", *, angle_sets: int = 1,
+                         truth: bool = False, in_memory: bool = False,
+                         source: str = "") -> MemoryEstimate:
+    """:func:`estimate_reconstruction` then :func:`check_fits`; returns the estimate.
+
+    ``source`` (a file name) is put in front of the message when given.
+    """
+    est = estimate_reconstruction(frames, views, height, width, config, angle_sets=angle_sets,
+                                  truth=truth, in_memory=in_memory)
+    try:
+        check_fits(est)
+    except ResourceError as exc:
+        raise ResourceError(f"{source}: {exc}" if source else str(exc)) from None
+    return est

@@ -1,0 +1,219 @@
+"""Memory estimates: what cannot fit is refused before anything is allocated, what fits
+passes, and the estimate follows the measured peak memory of a real run."""
+from __future__ import annotations
+
+import contextlib
+import io as _stdio
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from xray4d import cli
+from xray4d.api import resolve_config
+from xray4d.errors import ResourceError
+from xray4d.resources import (GB, MemoryEstimate, available_memory, check_fits,
+                              estimate_reconstruction, estimate_simulation)
+
+ENV = dict(os.environ, OMP_NUM_THREADS="1")
+
+
+def meminfo_available() -> int:
+    """MemAvailable from /proc/meminfo, parsed here independently."""
+    with open("/proc/meminfo") as f:
+        for line in f:
+            key, value, *unit = line.split()
+            if key == "MemAvailable:":
+                return int(value) * 1024
+    raise AssertionError("no MemAvailable")
+
+
+def run(argv: list[str]) -> tuple[int, str]:
+    err = _stdio.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(_stdio.StringIO()):
+        rc = cli.main(argv)
+    return rc, err.getvalue()
+
+
+def test_available_memory_is_meminfo_available() -> None:
+    got, ref = available_memory(), meminfo_available()
+    assert got is not None
+    assert abs(got - ref) < 0.1 * ref + 200e6
+
+
+def test_check_fits_compares_total_with_available() -> None:
+    est = MemoryEstimate("test", {"a": 3 * 10**9, "b": 10**9})
+    assert est.total == 4 * 10**9
+    check_fits(est, available=4 * 10**9)
+    with pytest.raises(ResourceError) as info:
+        check_fits(est, available=2 * 10**9)
+    msg = str(info.value)
+    assert "\n" not in msg and "4 GB" in msg and "2 GB" in msg and "a 3 GB" in msg, msg
+
+
+def test_512_cubed_1000_frames_is_refused_before_allocating() -> None:
+    """api.reconstruct on a 1000 x 2 x 512 x 512 recording (a zero-copy view): refused in well
+    under 2 s and without the peak resident memory of the process growing (fresh process)."""
+    script = textwrap.dedent("""
+        import json, time, numpy as np
+        from xray4d.api import reconstruct, resolve_config
+        from xray4d.errors import ResourceError
+        from xray4d.geometry import Geometry
+        from xray4d.io import Recording
+        def hwm():
+            return next(int(l.split()[1]) * 1024 for l in open("/proc/self/status")
+                        if l.startswith("VmHWM"))
+        proj = np.broadcast_to(np.zeros((1, 1, 1, 1), np.float32), (1000, 2, 512, 512))
+        rec = Recording(proj, Geometry.from_angles([0.0, 23.8], 1000, 512, 512))
+        cfg = resolve_config("default")
+        before, t0 = hwm(), time.perf_counter()
+        try:
+            reconstruct(rec, cfg, progress=False)
+            msg = None
+        except ResourceError as exc:
+            msg = str(exc)
+        print(json.dumps({"seconds": time.perf_counter() - t0, "grew": hwm() - before, "msg": msg}))
+    """)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                       env=ENV)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["msg"] is not None, "a 512^3 x 1000 reconstruction was not refused"
+    assert res["seconds"] < 2.0
+    assert res["grew"] < 50e6, res          # nothing big was allocated
+    assert "\n" not in res["msg"] and "GB" in res["msg"] and "available" in res["msg"]
+    # the volumes alone are 1000 x 512^3 float32 = 537 GB; the estimate says at least that
+    needed = float(res["msg"].split("needs about ")[1].split(" GB")[0])
+    assert needed >= 537
+
+
+def test_cli_refuses_a_huge_recording_without_loading_it(tmp_path: Path, monkeypatch) -> None:
+    """A recording declaring 1000 x 2 x 512 x 512 (chunked, nothing written: a small file)."""
+    import xray4d.api
+
+    path = tmp_path / "huge.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("/exchange/data", shape=(1000, 2, 512, 512), dtype="f4",
+                         chunks=(1, 1, 64, 64))
+        f["/exchange/theta"] = np.array([0.0, 23.8])
+    assert path.stat().st_size < 10**6
+
+    def must_not_load(*a, **k):
+        raise AssertionError("the recording was loaded before the memory check")
+
+    monkeypatch.setattr(xray4d.api, "load_recording", must_not_load)
+    out = tmp_path / "out.h5"
+    t0 = time.perf_counter()
+    rc, err = run(["reconstruct", str(path), "--out", str(out), "--iterations", "1", "--quiet"])
+    assert time.perf_counter() - t0 < 2.0
+    assert rc == 2 and len(err.splitlines()) == 1, err
+    assert str(path) in err and "GB" in err and "available" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["huge.h5"]
+
+
+def test_simulate_and_demo_refuse_sizes_that_cannot_fit(tmp_path: Path) -> None:
+    t0 = time.perf_counter()
+    rc, err = run(["simulate", "droplets", "--size", "512", "--frames", "1000",
+                   "--out", str(tmp_path / "sim.h5")])
+    assert rc == 2 and "GB" in err and len(err.splitlines()) == 1, err
+    rc, err = run(["demo", "--out", str(tmp_path / "demo"), "--size", "512", "--frames", "1000"])
+    assert rc == 2 and "GB" in err and len(err.splitlines()) == 1, err
+    assert time.perf_counter() - t0 < 2.0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_demo_size_request_passes() -> None:
+    avail = available_memory()
+    cfg = resolve_config("fast")
+    est = estimate_reconstruction(40, 2, 64, 64, cfg, truth=True)
+    check_fits(est)                        # raises if the demo could not run here
+    assert est.total < 1 * GB
+    sim = estimate_simulation(64, 40, 2)
+    check_fits(sim)
+    assert sim.total < 1 * GB
+    assert avail is None or est.total < avail
+
+
+def test_operator_part_matches_the_real_projector() -> None:
+    """Dense (64 wide) and sparse (512 wide) operators: the estimate against the tensors made."""
+    from xray4d.geometry import Geometry
+    from xray4d.projector import Projector
+
+    cfg = resolve_config("default")
+    dense = Projector(Geometry.from_angles([0.0, 23.8], 1, 4, 64))
+    assert not dense.sparse
+    real = sum(op.element_size() * op.nelement() for op in dense._ops)
+    part = estimate_reconstruction(1, 2, 4, 64, cfg).parts["operator"]
+    assert real <= part <= 3 * real
+    sparse = Projector(Geometry.from_angles([0.0, 23.8], 1, 1, 512))
+    assert sparse.sparse
+    real = sum(op.indices().nbytes + op.values().nbytes for op in sparse._ops)
+    part = estimate_reconstruction(1, 2, 1, 512, cfg).parts["operator"]
+    # the estimate also holds the arrays the sparse operator is assembled from (coalesce copies)
+    assert real <= part <= 4 * real
+
+
+def test_field_part_counts_the_real_parameters() -> None:
+    from xray4d.geometry import Geometry
+    from xray4d.io import Recording
+    from xray4d.reconstruct import HexPlaneReconstructor
+
+    t, n = 6, 24
+    rec = Recording(np.ones((t, 2, n, n), np.float32), Geometry.from_angles([0, 30], t, n, n))
+    cfg = resolve_config("default")
+    r = HexPlaneReconstructor(rec, cfg, progress=False)
+    fld = r.make_field()
+    fld.upsample(*r.stages[-1])
+    n_params = sum(p.numel() for p in fld.parameters())
+    part = estimate_reconstruction(t, 2, n, n, cfg).parts["field"]
+    # value, gradient and Adam's two moments, float32
+    assert part == pytest.approx(4 * 4 * n_params, rel=0.01)
+
+
+def test_estimate_follows_measured_peak_memory(tmp_path: Path) -> None:
+    """A real 64^3 x 12-frame run in a fresh process: the rise of its peak resident memory
+    over the imported baseline is within [0.7, 2] x of the estimate."""
+    from xray4d.geometry import Geometry
+    from xray4d.io import Recording, save_recording
+
+    t, n = 12, 64
+    rec = Recording(np.random.default_rng(0).random((t, 2, n, n), dtype=np.float32),
+                    Geometry.from_angles([0.0, 23.8], t, n, n))
+    path = tmp_path / "rec.h5"
+    save_recording(rec, path)
+    script = textwrap.dedent(f"""
+        import json, torch
+        from xray4d.api import reconstruct_file, resolve_config
+        def status(key):
+            return next(int(l.split()[1]) * 1024 for l in open("/proc/self/status")
+                        if l.startswith(key))
+        cfg = resolve_config("default", {{"train": {{"iterations": 6, "time_budget_s": None}}}})
+        base = status("VmRSS")
+        reconstruct_file({str(path)!r}, {str(tmp_path / "out.h5")!r}, cfg, progress=False,
+                         previews=False)
+        print(json.dumps({{"rise": status("VmHWM") - base}}))
+    """)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                       env=ENV)
+    assert r.returncode == 0, r.stderr
+    rise = json.loads(r.stdout.strip().splitlines()[-1])["rise"]
+    est = estimate_reconstruction(t, 2, n, n, resolve_config("default")).total
+    print(f"estimate {est / 1e6:.0f} MB, measured rise {rise / 1e6:.0f} MB, ratio {est / rise:.2f}")
+    assert 0.7 * rise <= est <= 2.0 * rise, (est, rise)
+
+
+def test_torch_is_not_needed_to_import_the_estimate() -> None:
+    """resources has no heavy imports: it can run before anything is loaded."""
+    r = subprocess.run([sys.executable, "-c", "import sys, xray4d.resources; "
+                        "print('torch' in sys.modules)"], capture_output=True, text=True,
+                       timeout=60, env=ENV)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"
