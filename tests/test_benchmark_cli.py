@@ -70,3 +70,13 @@ class _nothing:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_case_overrides_give_the_known_material_and_let_the_user_win() -> None:
+    from xray4d.commands.benchmark import case_overrides
+    assert case_overrides("head-on", {}) == {}
+    known = case_overrides("ellipsoid", {})
+    assert known["field"]["value_max"] == 1.0 and known["conventional"]["value_max"] == 1.0
+    mixed = case_overrides("ellipsoid", {"field": {"value_max": 2.0, "channels": 8}})
+    assert mixed["field"] == {"value_max": 2.0, "channels": 8}
+    assert mixed["conventional"] == {"value_max": 1.0}

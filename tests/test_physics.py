@@ -16,7 +16,8 @@ from scipy import ndimage
 from scipy.special import fresnel
 
 from xray4d import physics as ph
-from xray4d.intensity import IntensityModel, optics_of, to_line_integrals, transmission
+from xray4d.intensity import (IntensityModel, OpticsSetup, optics_of, to_line_integrals,
+                              transmission)
 from xray4d.io import load_recording, save_recording
 from xray4d.simulate import (DropletCollision, droplet_exit_waves, droplet_state,
                              simulate_droplets, simulate_droplets_intensity)
@@ -302,3 +303,137 @@ def test_simulate_verb_writes_intensity_and_refuses_bad_energy(tmp_path, capsys)
                  "--energy-kev", "-3"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--energy-kev" in err[0] and not bad.exists()
+
+
+def test_fast_intensity_model_equals_the_composed_physics_chain() -> None:
+    """IntensityModel applies upsampling, padding, PSF and binning as small matrices and
+    caches the transfer function; it must equal composing the physics functions step by
+    step (bicubic upsampling, propagated_intensity, gaussian_psf, block mean) at the same
+    padding, and the automatic padding (8 fine pixels here) must stay within 1e-4."""
+    rng = np.random.default_rng(3)
+    opt = OpticsSetup(15.0, 2e-6, 0.048)
+    water = ph.refractive_index("H2O", 1.0, 15.0)
+    li = simulate_droplets(size=20, frames=2, noise=0.0).projections
+    x = torch.as_tensor(li, dtype=torch.float64) * water.delta
+    x = x + 1e-7 * torch.as_tensor(rng.random(x.shape))  # break the symmetry of the scene
+    m, h = 2, 20
+    fine = torch.nn.functional.interpolate(x.reshape(-1, 1, h, h), scale_factor=m,
+                                           mode="bicubic", align_corners=False) * m
+    img = ph.propagated_intensity(fine, fine / water.delta_over_beta, pixel_size_m=1e-6,
+                                  energy_kev=15.0, distance_m=0.048, pad=20)
+    img = ph.gaussian_psf(img, 0.5 * m).reshape(-1, h, m, h, m).mean(dim=(2, 4))
+    ref = img.reshape(x.shape)
+    got = IntensityModel(opt, water.delta_over_beta, 0.5, pad=20, oversample=m)(x)
+    assert torch.allclose(got, ref, atol=1e-12)
+    auto = IntensityModel(opt, water.delta_over_beta, 0.5, oversample=m)
+    assert auto.pad == 8
+    assert (auto(x) - ref).abs().max() < 1e-4
+
+
+# ---------------------------------------------------------------- reconstruction from intensity
+
+def _psnr(volume: np.ndarray, truth: np.ndarray) -> float:
+    """PSNR in dB with the truth's range as the peak (written here, not xray4d.metrics)."""
+    mse = float(np.mean((volume.astype(np.float64) - truth) ** 2))
+    return 10 * math.log10(float(truth.max() - truth.min()) ** 2 / mse)
+
+
+#: the intensity-fit settings of benchmarks/bench_physics.py, as a user's --config file
+INTENSITY_YAML = """\
+field: {init_value: 0.3}
+regularizers: {plane_tv: 3.0e-3, temporal_smoothness: 1.0e-3}
+train: {ema_decay: 0.999}
+physics: {psf_sigma_px: 0.5}
+"""
+
+
+@pytest.fixture(scope="module")
+def noisy_intensity_file(tmp_path_factory):
+    from xray4d.cli import main
+
+    path = tmp_path_factory.mktemp("intensity") / "droplets.h5"
+    assert main(["simulate", "droplets", "--out", str(path), "--size", "24", "--frames", "4",
+                 "--quantity", "intensity", "--fluence", "1e4", "--psf-px", "0.5",
+                 "--seed", "0"]) == 0
+    return path
+
+
+def test_intensity_recording_reconstructs_through_the_cli(noisy_intensity_file, tmp_path,
+                                                          capsys) -> None:
+    """`xray4d reconstruct` on an intensity recording (Fresnel number 1, 1e4 photons per
+    pixel): fitted through the propagation model it writes delta and beta and beats
+    ignoring propagation (-log) by a wide margin, both scored here against the simulator's
+    voxel-averaged truth. Measured (300 iterations each): model 33.8 dB, -log 16.9 dB;
+    ~9 s on one thread."""
+    from xray4d.api import reconstruct, resolve_config
+    from xray4d.cli import main
+    from xray4d.io import load_reconstruction
+
+    rec = load_recording(noisy_intensity_file)
+    iterations = 300
+    cfg_yaml = tmp_path / "physics.yaml"
+    cfg_yaml.write_text(INTENSITY_YAML)
+    out = tmp_path / "rec.h5"
+    assert main(["reconstruct", str(noisy_intensity_file), "--out", str(out), "--preset", "fast",
+                 "--iterations", str(iterations), "--config", str(cfg_yaml), "--quiet",
+                 "--no-preview"]) == 0
+    r = load_reconstruction(out)
+    water = ph.refractive_index("H2O", 1.0, 15.0)
+    assert r.volume.shape == r.volume_beta.shape == (4, 24, 24, 24)
+    assert r.attrs["quantity"] == "delta" and r.attrs["units"] == "dimensionless"
+    assert r.attrs["quantity_beta"] == "beta"
+    # beta from delta by the tabulated ratio of water at 15 keV (delta 1.0255e-6, beta 1.100e-9)
+    np.testing.assert_allclose(r.volume_beta, r.volume * (water.beta / water.delta), rtol=1e-5)
+    assert r.config["physics"]["intensity"] == "model"
+    model_db = _psnr(r.volume, rec.truth)
+    # the same fit on -log of the intensities (propagation ignored), through the API
+    cfg = resolve_config("fast", {"train": {"iterations": iterations, "time_budget_s": None,
+                                            "ema_decay": 0.999},
+                                  "physics": {"intensity": "log"}})
+    log_db = _psnr(reconstruct(rec, cfg, progress=False).reconstruction.volume, rec.truth)
+    assert model_db > 30.0
+    assert model_db > log_db + 10.0
+    assert rec.truth.max() == pytest.approx(water.delta, rel=1e-6)   # the truth is delta
+
+
+def test_intensity_reconstruction_refusals(noisy_intensity_file, tmp_path, capsys) -> None:
+    """One line, exit 2, nothing written: the propagation model with a method that cannot
+    use it, and an intensity recording without its energy."""
+    import h5py
+
+    from xray4d.cli import main
+
+    out = tmp_path / "out.h5"
+    assert main(["reconstruct", str(noisy_intensity_file), "--out", str(out),
+                 "--method", "sirt", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "/exchange/data" in err[0] and "--intensity paganin" in err[0]
+    assert not out.exists()
+    bad = tmp_path / "no_energy.h5"
+    bad.write_bytes(noisy_intensity_file.read_bytes())
+    with h5py.File(bad, "a") as f:
+        del f.attrs["energy_keV"]
+    assert main(["reconstruct", str(bad), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{bad}: / attribute energy_keV: missing" in err[0]
+    assert not out.exists()
+    assert main(["reconstruct", str(noisy_intensity_file), "--out", str(out), "--quiet",
+                 "--intensity", "paganin", "--material", "Qq2O"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "physics.material" in err[0] and not out.exists()
+
+
+def test_intensity_paganin_path_serves_conventional_methods(noisy_intensity_file, tmp_path) -> None:
+    """--intensity paganin turns the intensities into line integrals of delta, so FBP runs;
+    the output is delta in the truth's range (the phantom's peak delta is 1.03e-6)."""
+    from xray4d.cli import main
+    from xray4d.io import load_reconstruction
+
+    out = tmp_path / "fbp.h5"
+    assert main(["reconstruct", str(noisy_intensity_file), "--out", str(out), "--method", "fbp",
+                 "--intensity", "paganin", "--quiet", "--no-preview"]) == 0
+    r = load_reconstruction(out)
+    rec = load_recording(noisy_intensity_file)
+    assert r.attrs["quantity"] == "delta" and "paganin" in r.attrs["preprocessing"]
+    assert r.volume_beta is not None
+    assert 0.3 * rec.truth.max() < np.percentile(r.volume, 99.9) < 3 * rec.truth.max()

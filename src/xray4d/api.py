@@ -38,7 +38,10 @@ def reconstruct(recording: Recording, config: ReconstructionConfig | None = None
     """Reconstruct a 4D movie from a recording with the configured method.
 
     Returns a :class:`~xray4d.reconstruct.FitResult`; its ``reconstruction``
-    holds the volume (T, Z, Y, X) on the recording's voxel grid.
+    holds the volume (T, Z, Y, X) on the recording's voxel grid. An ``intensity``
+    recording is reconstructed as ``config.physics.intensity`` says (through the
+    propagation model by default, see :mod:`xray4d.intensity`): then ``volume`` is
+    delta and ``volume_beta`` beta.
 
     Raises:
         xray4d.errors.ResourceError: the run cannot fit in the available memory
@@ -47,6 +50,10 @@ def reconstruct(recording: Recording, config: ReconstructionConfig | None = None
     config = config or load_preset("default")
     method = get_method(config.method)
     check_memory(recording, config)
+    if recording.quantity == "intensity":  # as config.physics.intensity says; volume = delta
+        from .intensity import reconstruct_intensity_recording
+        return reconstruct_intensity_recording(recording, config, checkpoint_path, progress,
+                                               resume)
     return method(recording, config, checkpoint_path, progress, resume)
 
 
@@ -89,10 +96,13 @@ def reconstruct_file(recording_path: str | os.PathLike, out: str | os.PathLike,
         check_reconstruction(t, v, h, w, config, angle_sets=angle_sets, truth=truth,
                              source=str(recording_path))
     rec = load_recording(recording_path)
-    if rec.quantity != "line_integral":
+    if rec.quantity not in ("line_integral", "intensity"):
         raise InputError(recording_path, "/exchange/data",
                          f"quantity {rec.quantity!r} is not supported yet; reconstruct needs "
-                         "line_integral data (flat/dark correction and -log come with the physics module)")
+                         "line_integral or intensity data")
+    if rec.quantity == "intensity":   # refuse what cannot be reconstructed before fitting
+        from .intensity import check_intensity_setup
+        check_intensity_setup(rec, config)
     ckpt = checkpoint_file(out)
     if resume and not ckpt.exists():
         raise InputError(ckpt, "checkpoint", "no checkpoint to resume from")
@@ -101,7 +111,8 @@ def reconstruct_file(recording_path: str | os.PathLike, out: str | os.PathLike,
     if previews:
         from .preview import write_previews
         pdir = preview_dir(out)
-        write_previews(pdir, result.reconstruction.volume, rec.projections, result.predicted,
+        measured = rec.projections if result.measured is None else result.measured
+        write_previews(pdir, result.reconstruction.volume, measured, result.predicted,
                        result.losses, result.loss_times, truth=rec.truth,
                        angles_deg=rec.geometry.angles_deg,
                        title=f"{config.method}: {Path(recording_path).name}")

@@ -165,7 +165,7 @@ def astra_fbp(projections: np.ndarray, angles_deg: np.ndarray, window: str = "ha
 
 def astra_sirt(projections: np.ndarray, angles_deg: np.ndarray, iterations: int,
                relaxation: float = 1.0, nonnegative: bool = True,
-               x0: np.ndarray | None = None,
+               x0: np.ndarray | None = None, value_max: float | None = None,
                should_continue: Callable[[int, int], int] | None = None,
                on_round: Callable[[int, np.ndarray], None] | None = None,
                rounds: int = 20) -> tuple[np.ndarray, int]:
@@ -178,6 +178,7 @@ def astra_sirt(projections: np.ndarray, angles_deg: np.ndarray, iterations: int,
         relaxation: ASTRA ``Relaxation``, in (0, 2).
         nonnegative: ASTRA ``MinConstraint`` 0 (iterates kept non-negative).
         x0: starting volumes (T, H, W, W) (default zeros).
+        value_max: ASTRA ``MaxConstraint`` (iterates kept <= value_max); None: no upper bound.
         should_continue: called with (iterations done, iterations of the next
             round) before each round; returns how many iterations to run then
             (0 stops). Default: all of them.
@@ -201,6 +202,8 @@ def astra_sirt(projections: np.ndarray, angles_deg: np.ndarray, iterations: int,
     options: dict[str, Any] = {"Relaxation": float(relaxation)}
     if nonnegative:
         options["MinConstraint"] = 0.0
+    if value_max is not None:
+        options["MaxConstraint"] = float(value_max)
     chunk = max(1, math.ceil(iterations / max(1, rounds)))
     done = 0
     with _AstraGeometries(astra, w, angles) as geoms:
@@ -268,8 +271,8 @@ def _run(name: str, recording: Recording, config: ReconstructionConfig, progress
 
     if name == "astra-fbp":
         x = astra_fbp(data_np, g.angles_deg, cc.filter, cc.cutoff)
-        if cc.nonnegative:
-            np.clip(x, 0, None, out=x)
+        if cc.nonnegative or cc.value_max is not None:
+            np.clip(x, 0 if cc.nonnegative else None, cc.value_max, out=x)
         it = 1
         bar.update(1)
     else:
@@ -306,7 +309,7 @@ def _run(name: str, recording: Recording, config: ReconstructionConfig, progress
             residual_s[0] = round_start[0] - t0
 
         x, it = astra_sirt(data_np, g.angles_deg, iterations, cc.relaxation, cc.nonnegative,
-                           should_continue=should_continue, on_round=on_round)
+                           value_max=cc.value_max, should_continue=should_continue, on_round=on_round)
     bar.close()
     final, pred = residual(x)
     if name == "astra-fbp":

@@ -6,6 +6,7 @@ that a run can be repeated exactly.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -13,7 +14,8 @@ from typing import Any
 import yaml
 
 __all__ = ["FieldConfig", "TrainConfig", "RegularizerConfig", "ConventionalConfig",
-           "ReconstructionConfig", "PRESETS", "load_preset", "FBP_FILTERS"]
+           "PhysicsConfig", "ReconstructionConfig", "PRESETS", "load_preset", "FBP_FILTERS",
+           "INTENSITY_PATHS"]
 
 PRESETS = ("fast", "default", "quality")
 
@@ -47,6 +49,8 @@ class RegularizerConfig:
     plane_tv: float = 1e-4
     temporal_smoothness: float = 1e-4
     l1_sparsity: float = 0.0
+    #: total variation of the rendered frames (surface area of a homogeneous object)
+    volume_tv: float = 0.0
 
 
 @dataclass
@@ -62,11 +66,19 @@ class TrainConfig:
     lr_decoder: float = 0.02
     #: learning rates decay exponentially to this fraction by the end
     lr_final_ratio: float = 0.1
+    #: exponential moving average of the field's weights (0 switches it off); the output is
+    #: rendered from the average, which smooths out the noise of frame-batch gradients
+    ema_decay: float = 0.0
     checkpoint_every_s: float = 30.0
     seed: int = 0
     device: str = "cpu"
     #: render at most this many frames at once when writing the output
     render_chunk: int = 8
+
+    def validate(self) -> None:
+        """ValueError (one line) for an option out of range."""
+        if not isinstance(self.ema_decay, (int, float)) or not 0 <= self.ema_decay < 1:
+            raise ValueError(f"train.ema_decay: must be in [0, 1), got {self.ema_decay!r}")
 
 
 #: ramp-filter windows of filtered back-projection (``conventional.filter``)
@@ -92,9 +104,17 @@ class ConventionalConfig:
     relaxation: float = 1.0
     #: SIRT: project every iterate onto f >= 0; FBP and CGLS: clip negatives at the end
     nonnegative: bool = True
+    #: known upper bound of the value (e.g. the material's density): SIRT projects every iterate
+    #: onto f <= value_max, FBP and CGLS clip at the end; None: no upper bound
+    value_max: float | None = None
 
     def validate(self) -> None:
         """ValueError (one line) for an option out of range."""
+        if self.value_max is not None and (isinstance(self.value_max, bool)
+                                           or not isinstance(self.value_max, (int, float))
+                                           or not self.value_max > 0):
+            raise ValueError(f"conventional.value_max: must be a positive number or null, "
+                             f"got {self.value_max!r}")
         if self.iterations is not None and (isinstance(self.iterations, bool)
                                             or not isinstance(self.iterations, int)
                                             or self.iterations < 1):
@@ -112,6 +132,54 @@ class ConventionalConfig:
                              f"got {self.nonnegative!r}")
 
 
+#: how an ``intensity`` recording is reconstructed (``physics.intensity``)
+INTENSITY_PATHS = ("model", "paganin", "log")
+
+
+@dataclass
+class PhysicsConfig:
+    """How ``intensity`` recordings are reconstructed (line-integral data ignore it).
+
+    The reconstructed ``volume`` is delta (dimensionless) and ``volume_beta`` is
+    beta = delta / (delta/beta of ``material``), a single known material.
+    """
+
+    #: ``model``: fit the flat/dark-corrected intensities through the propagation model
+    #: (hexplane only); ``paganin``: Paganin phase retrieval to line integrals of delta;
+    #: ``log``: -log as attenuation (propagation ignored), scaled to delta by delta/beta.
+    #: paganin and log work with every method.
+    intensity: str = "model"
+    #: the sample's material (chemical formula) and density in g/cm^3, for delta/beta
+    material: str = "H2O"
+    density_g_cm3: float = 1.0
+    #: detector PSF (Gaussian sigma, detector pixels) in the propagation model
+    psf_sigma_px: float = 0.0
+    #: the propagation model computes on a grid this many times finer than the detector
+    oversample: int = 2
+    #: render and project the field on that finer grid (sharp edges between voxels; the
+    #: output is the voxel average); false: upsample the projections instead (faster)
+    fine_render: bool = True
+
+    def validate(self) -> None:
+        """ValueError (one line) for an option out of range."""
+        if self.intensity not in INTENSITY_PATHS:
+            raise ValueError(f"physics.intensity: unknown {self.intensity!r}; choose one of "
+                             f"{', '.join(INTENSITY_PATHS)}")
+        if not isinstance(self.material, str) or not self.material:
+            raise ValueError(f"physics.material: must be a chemical formula, got {self.material!r}")
+        for key in ("density_g_cm3", "psf_sigma_px"):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                    or v < 0 or (v == 0 and key == "density_g_cm3"):
+                raise ValueError(f"physics.{key}: must be a finite number "
+                                 f"{'> 0' if key == 'density_g_cm3' else '>= 0'}, got {v!r}")
+        if isinstance(self.oversample, bool) or not isinstance(self.oversample, int) \
+                or not 1 <= self.oversample <= 8:
+            raise ValueError(f"physics.oversample: must be an integer in 1..8, got {self.oversample!r}")
+        if not isinstance(self.fine_render, bool):
+            raise ValueError(f"physics.fine_render: must be true or false, got {self.fine_render!r}")
+
+
 @dataclass
 class ReconstructionConfig:
     """Everything a reconstruction run needs besides the data."""
@@ -122,6 +190,7 @@ class ReconstructionConfig:
     regularizers: RegularizerConfig = dataclasses.field(default_factory=RegularizerConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     conventional: ConventionalConfig = dataclasses.field(default_factory=ConventionalConfig)
+    physics: PhysicsConfig = dataclasses.field(default_factory=PhysicsConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -212,6 +212,7 @@ def fbp(projections: torch.Tensor, projector: Projector, window: str = "hann",
 
 def sirt(data: torch.Tensor, projector: Projector, iterations: int, relaxation: float = 1.0,
          nonnegative: bool = True, x0: torch.Tensor | None = None,
+         value_max: float | None = None,
          should_continue: Callable[[int], bool] | None = None,
          on_step: Callable[[int, float, float], None] | None = None,
          scale: float | None = None) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
@@ -230,6 +231,7 @@ def sirt(data: torch.Tensor, projector: Projector, iterations: int, relaxation: 
         relaxation: lambda, in (0, 2).
         nonnegative: project every iterate onto x >= 0.
         x0: starting volume (default zeros).
+        value_max: project every iterate onto x <= value_max (None: no upper bound).
         should_continue: called with the iteration count before each step; False stops.
         on_step: called with (iteration, residual, step seconds) after each step.
         scale: residual normalisation (default ``max|b|``).
@@ -256,8 +258,8 @@ def sirt(data: torch.Tensor, projector: Projector, iterations: int, relaxation: 
         t0 = time.perf_counter()
         r = (data - pred).mul_(inv_row)
         x.addcmul_(step, projector.adjoint(r))
-        if nonnegative:
-            x.clamp_(min=0)
+        if nonnegative or value_max is not None:
+            x.clamp_(min=0 if nonnegative else None, max=value_max)
         pred = projector.forward(x)
         it += 1
         losses.append(_residual_metric(pred, data, scale))
@@ -381,22 +383,22 @@ def _run(name: str, recording: Recording, config: ReconstructionConfig, progress
     with torch.no_grad():
         if name == "fbp":
             x = fbp(data, projector, cc.filter, cc.cutoff)
-            if cc.nonnegative:
-                x.clamp_(min=0)
+            if cc.nonnegative or cc.value_max is not None:
+                x.clamp_(min=0 if cc.nonnegative else None, max=cc.value_max)
             pred = projector.forward(x)
             losses = [_residual_metric(pred, data, scale)]
             on_step(1, losses[0], stop.elapsed())
             it = 1
         elif name == "sirt":
             x, pred, losses = sirt(data, projector, iterations, cc.relaxation, cc.nonnegative,
-                                   should_continue=stop.more, on_step=on_step, scale=scale)
+                                   value_max=cc.value_max, should_continue=stop.more, on_step=on_step, scale=scale)
             it = len(losses)
         else:
             x, pred, losses = cgls(data, projector, iterations, should_continue=stop.more,
                                    on_step=on_step, scale=scale)
             it = len(losses)
-            if cc.nonnegative:
-                x.clamp_(min=0)
+            if cc.nonnegative or cc.value_max is not None:
+                x.clamp_(min=0 if cc.nonnegative else None, max=cc.value_max)
                 pred = projector.forward(x)
     stop.close()
     volume = x.float().cpu().numpy()

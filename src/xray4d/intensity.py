@@ -9,6 +9,9 @@ that lets a line-integral reconstructor fit raw intensities.
 * :class:`IntensityModel`: predicted line integrals of delta (pixel units) ->
   exit wave -> Fresnel propagation -> PSF -> transmission; differentiable, for
   fitting the corrected intensities directly (``reconstruct_intensity``).
+* :func:`reconstruct_intensity_recording`: what ``xray4d.api.reconstruct`` runs on
+  intensity data, as ``config.physics.intensity`` says (``model``, ``paganin``
+  or ``log``); the output ``volume`` is delta and ``volume_beta`` beta.
 
 Physical parameters come from the recording's root attributes ``energy_keV``,
 ``pixel_size_m`` and ``propagation_distance_m`` (data-format.md); the material
@@ -17,6 +20,7 @@ Physical parameters come from the recording's root attributes ``energy_keV``,
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +30,8 @@ from . import physics
 from .io import Recording
 
 __all__ = ["OpticsSetup", "optics_of", "transmission", "to_line_integrals", "IntensityModel",
-           "reconstruct_intensity", "LINE_INTEGRAL_METHODS"]
+           "reconstruct_intensity", "reconstruct_intensity_recording", "intensity_line_integrals",
+           "check_intensity_setup", "LINE_INTEGRAL_METHODS", "DELTA_ATTRS"]
 
 LINE_INTEGRAL_METHODS = ("paganin", "attenuation")
 
@@ -119,67 +124,288 @@ class IntensityModel:
     """Predicted line integrals of delta (pixel units) -> detector transmission.
 
     Single material: the line integral of beta is that of delta divided by
-    ``delta_over_beta`` (pass None for a pure phase object). Then the exit
-    wave, Fresnel propagation over the distance (edge-padded FFT), intensity
-    and a Gaussian PSF of ``psf_sigma_px`` pixels. Differentiable; the input
-    is (..., H, W) (e.g. (B, V, H, W) from the projector).
+    ``delta_over_beta`` (pass None for a pure phase object). The chain, on a
+    grid ``oversample`` times finer than the detector: bicubic upsampling of the
+    line integrals, edge padding by ``pad`` fine pixels, exit wave, Fresnel
+    propagation over the distance (FFT transfer function), intensity, crop,
+    Gaussian PSF of ``psf_sigma_px`` detector pixels (replicated borders), and
+    the mean over each detector pixel. Differentiable; the input is (..., H, W)
+    (e.g. (B, V, H, W) from the projector).
+
+    The linear steps are applied as small matrices along each axis (upsampling
+    with padding before the exit wave; crop, PSF and binning after the
+    intensity), built once per detector size, and the transfer function is
+    cached: the result equals composing :func:`torch.nn.functional.interpolate`
+    (bicubic), :func:`xray4d.physics.propagated_intensity`,
+    :func:`xray4d.physics.gaussian_psf` and a block mean.
+
+    Args:
+        optics: energy, pixel size and propagation distance.
+        delta_over_beta: the material's delta / beta, or None (pure phase object).
+        psf_sigma_px: Gaussian PSF standard deviation in detector pixels (0: none).
+        pad: fine pixels of edge padding on each side against the FFT's
+            wrap-around; None: twice the reach of the band-limited Fresnel kernel
+            (``lambda z / (2 p_fine^2)`` fine pixels) plus 4, e.g. 8 at Fresnel number 1
+            with ``oversample=2``.
+        oversample: propagate on a grid this many times finer (fringes about a
+            pixel wide at Fresnel number ~1 are then sampled without aliasing).
+        fine_input: the input is already on the fine grid ((..., H m, W m), line
+            integrals in fine pixels, e.g. projections of a field rendered ``oversample``
+            times finer): no upsampling; the output is still on the detector grid.
     """
 
     def __init__(self, optics: OpticsSetup, delta_over_beta: float | None,
-                 psf_sigma_px: float = 0.0, pad: int | None = None, oversample: int = 1) -> None:
+                 psf_sigma_px: float = 0.0, pad: int | None = None, oversample: int = 1,
+                 fine_input: bool = False) -> None:
+        self.fine_input = bool(fine_input)
         self.optics = optics
         self.delta_over_beta = delta_over_beta
         self.psf_sigma_px = float(psf_sigma_px)
-        self.pad = pad
         self.oversample = int(oversample)
+        if self.oversample < 1:
+            raise ValueError(f"oversample must be >= 1, got {oversample}")
+        fine = optics.pixel_size_m / self.oversample
+        reach = physics.wavelength_m(optics.energy_kev) * abs(optics.distance_m) / (2 * fine ** 2)
+        self.pad = int(pad) if pad is not None else 2 * math.ceil(reach - 1e-6) + 4
+        self._cache: dict = {}
+
+    def _operators(self, h: int, w: int, dtype: torch.dtype, device: torch.device):
+        """Upsampling (with padding) and PSF-binning matrices per axis, and the transfer
+        function, for a detector of h x w pixels."""
+        key = (h, w, dtype, device)
+        if key not in self._cache:
+            m, p = self.oversample, self.pad
+            up = [_padded_upsampling(n * m if self.fine_input else n, 1 if self.fine_input
+                                     else m, p).to(device=device, dtype=dtype) for n in (h, w)]
+            down = [_psf_binning(n, m, p, self.psf_sigma_px).to(device=device, dtype=dtype)
+                    for n in (h, w)]
+            hk = None
+            if self.optics.distance_m != 0:
+                hk = physics.fresnel_transfer_function(
+                    (h * m + 2 * p, w * m + 2 * p), self.optics.pixel_size_m / m,
+                    self.optics.distance_m, self.optics.energy_kev, device=device, dtype=dtype)
+            self._cache[key] = (up, down, hk)
+        return self._cache[key]
 
     def __call__(self, delta_px: torch.Tensor) -> torch.Tensor:
         o, m = self.optics, self.oversample
-        if m > 1:
-            # propagate on an m times finer grid (bicubic upsampling), then bin: fringes
-            # about a pixel wide (Fresnel number ~1) are sampled without aliasing
-            lead, (h, w) = delta_px.shape[:-2], delta_px.shape[-2:]
-            delta_px = torch.nn.functional.interpolate(
-                delta_px.reshape(-1, 1, h, w), scale_factor=m, mode="bicubic",
-                align_corners=False).reshape(*lead, h * m, w * m) * m  # in fine pixels
-        beta_px = None if self.delta_over_beta is None else delta_px / self.delta_over_beta
-        img = physics.propagated_intensity(delta_px, beta_px, pixel_size_m=o.pixel_size_m / m,
-                                           energy_kev=o.energy_kev, distance_m=o.distance_m,
-                                           pad=self.pad)
-        img = physics.gaussian_psf(img, self.psf_sigma_px * m)
-        if m > 1:
-            lead, (h, w) = img.shape[:-2], img.shape[-2:]
-            img = img.reshape(*lead, h // m, m, w // m, m).mean(dim=(-3, -1))
-        return img
+        h, w = delta_px.shape[-2:]
+        if self.fine_input:
+            if h % m or w % m:
+                raise ValueError(f"fine input of {h} x {w} pixels is not {m} times a detector")
+            h, w = h // m, w // m
+        (uh, uw), (bh, bw), hk = self._operators(h, w, delta_px.dtype, delta_px.device)
+        # padded (and upsampled): line integrals in fine pixels
+        fine_px = uh @ delta_px @ uw.T * (1 if self.fine_input else m)
+        beta_m = None if self.delta_over_beta is None else fine_px * (o.pixel_size_m / m
+                                                                      / self.delta_over_beta)
+        wave = physics.exit_wave(fine_px * (o.pixel_size_m / m), beta_m, o.energy_kev)
+        if hk is not None:
+            wave = torch.fft.ifft2(torch.fft.fft2(wave) * hk)
+        return bh @ physics.intensity(wave) @ bw.T
 
 
-def reconstruct_intensity(rec: Recording, config, *, material: str = "H2O",
-                          density_g_cm3: float = 1.0, psf_sigma_px: float = 0.0,
-                          oversample: int = 2, checkpoint_path=None, progress: bool = False):
+def _padded_upsampling(n: int, m: int, pad: int) -> torch.Tensor:
+    """(n m + 2 pad, n) matrix: bicubic upsampling by m (as ``F.interpolate``, align_corners
+    False), then edge padding by ``pad`` fine pixels."""
+    eye = torch.eye(n, dtype=torch.float64)
+    if m > 1:
+        # bicubic interpolation in torch is separable: one axis of an identity image
+        up = torch.nn.functional.interpolate(eye.reshape(n, 1, n, 1), size=(n * m, 1),
+                                             mode="bicubic", align_corners=False)
+        eye = up.reshape(n, n * m).T
+    idx = torch.arange(-pad, n * m + pad).clamp(0, n * m - 1)
+    return eye[idx].contiguous()
+
+
+def _psf_binning(n: int, m: int, pad: int, sigma_px: float) -> torch.Tensor:
+    """(n, n m + 2 pad) matrix: crop the padding, Gaussian PSF of ``sigma_px`` detector
+    pixels with replicated borders (as :func:`xray4d.physics.gaussian_psf`), mean over
+    each block of m fine pixels."""
+    nf = n * m
+    blur = torch.eye(nf, dtype=torch.float64)
+    if sigma_px > 0:
+        k = physics.gaussian_kernel_1d(sigma_px * m, dtype=torch.float64)
+        r = (k.numel() - 1) // 2
+        blur = torch.zeros(nf, nf, dtype=torch.float64)
+        rows = torch.arange(nf)
+        for j, weight in enumerate(k):
+            blur.index_put_((rows, (rows + j - r).clamp(0, nf - 1)), weight.expand(nf),
+                            accumulate=True)
+    binning = torch.zeros(n, nf, dtype=torch.float64)
+    binning[torch.arange(nf) // m, torch.arange(nf)] = 1.0 / m
+    out = torch.zeros(n, nf + 2 * pad, dtype=torch.float64)
+    out[:, pad:pad + nf] = binning @ blur
+    return out
+
+
+#: attributes of a reconstruction from intensity data: what ``volume`` and ``volume_beta`` hold
+DELTA_ATTRS = {"quantity": "delta", "units": "dimensionless",
+               "quantity_beta": "beta", "units_beta": "dimensionless"}
+
+
+def reconstruct_intensity(rec: Recording, config, *, material: str | None = None,
+                          density_g_cm3: float | None = None, psf_sigma_px: float | None = None,
+                          oversample: int | None = None, fine_render: bool | None = None,
+                          checkpoint_path=None, progress: bool = False, resume: bool = False):
     """Fit an X-Hexplane field of delta to flat/dark-corrected intensities through
     the propagation model (:class:`IntensityModel`).
 
-    The bound of the field (``field.value_max``), unless set in ``config``, is
-    1.02 times the delta of the material (the physics prior of a single known
-    liquid; Paganin-based estimates are noise-limited for weak absorbers). The model propagates on a grid
-    ``oversample`` times finer than the detector. The result's reconstruction
-    has ``volume`` = delta and ``volume_beta`` = delta / (delta/beta) of the material.
+    The material, PSF, oversampling and ``fine_render`` default to
+    ``config.physics``. The bound of the field (``field.value_max``), unless set
+    in ``config``, is 1.02 times the delta of the material (the physics prior of
+    a single known liquid; Paganin-based estimates are noise-limited for weak
+    absorbers). The model propagates on a grid ``oversample`` times finer than
+    the detector.
+
+    With ``fine_render`` the field itself is rendered and projected on that
+    finer grid (its planes keep the resolution ``field.space_scale`` asks for
+    relative to the detector grid), so that edges can sit between voxels as the
+    pixel-wide fringes say; the output volume is the mean over each voxel of the
+    detector grid (a voxel average, like the simulator's truth). Otherwise the
+    field is rendered on the detector grid and its projections are upsampled
+    (bicubic) before propagation: faster, but the edges it can represent are
+    blurred by a voxel, which costs ~3 dB on the droplet benchmark.
 
     Returns:
-        a :class:`~xray4d.reconstruct.FitResult`.
+        a :class:`~xray4d.reconstruct.FitResult` whose reconstruction has
+        ``volume`` = delta and ``volume_beta`` = delta / (delta/beta) of the
+        material on the detector's voxel grid, and whose ``measured`` holds the
+        corrected intensities (``predicted`` is their model prediction).
     """
+    from .geometry import Geometry
     from .reconstruct import HexPlaneReconstructor
 
+    phys = config.physics
+    material = phys.material if material is None else material
+    density_g_cm3 = phys.density_g_cm3 if density_g_cm3 is None else density_g_cm3
+    psf_sigma_px = phys.psf_sigma_px if psf_sigma_px is None else psf_sigma_px
+    oversample = phys.oversample if oversample is None else int(oversample)
+    fine_render = phys.fine_render if fine_render is None else bool(fine_render)
+    fine_render = fine_render and oversample > 1
     opt = optics_of(rec)
     index = physics.refractive_index(material, density_g_cm3, opt.energy_kev)
-    model = IntensityModel(opt, index.delta_over_beta, psf_sigma_px, oversample=oversample)
+    model = IntensityModel(opt, index.delta_over_beta, psf_sigma_px, oversample=oversample,
+                           fine_input=fine_render)
     target = copy.copy(rec)
     target.projections = transmission(rec)
     target.white = target.dark = None
     if not config.field.value_max:  # one known material: delta bounds the field
         config = config.updated({"field": {"value_max": 1.02 * index.delta}})
+    if fine_render:
+        # the field is rendered and projected on the fine grid; the data stay on the
+        # detector grid (the model bins its prediction)
+        g, m = rec.geometry, oversample
+        target.geometry = Geometry.from_angles(g.angles_deg, g.frames, g.height * m,
+                                               g.width * m, opt.pixel_size_m / m)
+        config = config.updated({"field": {"space_scale": config.field.space_scale / m}})
     result = HexPlaneReconstructor(target, config, checkpoint_path, progress,
-                                   measurement=model).fit()
-    result.reconstruction.volume_beta = (result.reconstruction.volume
-                                         / np.float32(index.delta_over_beta))
+                                   measurement=model).fit(resume=resume)
+    if fine_render:
+        r, m = result.reconstruction, oversample
+        t, z, y, x = r.volume.shape
+        r.volume = np.ascontiguousarray(r.volume.reshape(t, z // m, m, y // m, m, x // m, m)
+                                        .mean(axis=(2, 4, 6), dtype=np.float64), np.float32)
+        r.config.setdefault("resolved", {})["fine_render"] = {
+            "oversample": m, "space_scale_on_fine_grid": config.field.space_scale}
+    _label_delta(result, index)
+    result.measured = target.projections
+    return result
+
+
+def _label_delta(result, index: physics.RefractiveIndex) -> None:
+    """Add volume_beta (from delta by the material's delta/beta) and the unit attributes."""
+    r = result.reconstruction
+    r.volume_beta = (r.volume / np.float32(index.delta_over_beta)).astype(np.float32)
+    r.attrs = {**r.attrs, **DELTA_ATTRS,
+               "material": f"{index.formula}, {index.density_g_cm3:g} g/cm3, "
+                           f"{index.energy_kev:g} keV: delta {index.delta:.6g}, beta {index.beta:.6g}",
+               "volume_beta": "derived: volume / (delta/beta of the material)"}
+
+
+def intensity_line_integrals(rec: Recording, how: str, material: str = "H2O",
+                             density_g_cm3: float = 1.0) -> Recording:
+    """Line integrals of delta (pixel units) of an ``intensity`` recording, for any method.
+
+    Args:
+        rec: intensity recording with flat (and optionally dark) fields and optics attributes.
+        how: ``paganin`` (single-material phase retrieval) or ``log`` (``-log`` of
+            the transmission as attenuation, propagation ignored, times the
+            material's delta/beta).
+        material, density_g_cm3: the single material.
+
+    Returns:
+        a ``line_integral`` recording of delta; its truth (if any) stays delta.
+    """
+    if how == "paganin":
+        return to_line_integrals(rec, "paganin", material=material, density_g_cm3=density_g_cm3)
+    if how != "log":
+        raise ValueError(f"intensity preprocessing must be 'paganin' or 'log', got {how!r}")
+    index = physics.refractive_index(material, density_g_cm3, optics_of(rec).energy_kev)
+    out = to_line_integrals(rec, "attenuation", material=material, density_g_cm3=density_g_cm3)
+    out.projections = (out.projections * np.float32(index.delta_over_beta)).astype(np.float32)
+    out.truth = rec.truth
+    out.attrs["preprocessing"] = f"-log(flat/dark corrected) * delta/beta ({material}), delta"
+    return out
+
+
+def check_intensity_setup(rec: Recording, config) -> physics.RefractiveIndex:
+    """Refuse, before any fitting, an ``intensity`` recording that ``config`` cannot reconstruct.
+
+    Returns the material's refractive index at the recording's energy.
+
+    Raises:
+        xray4d.io.InputError: one line naming the file and what is missing or
+            incompatible: an optics attribute, the flat fields, method ``hexplane``
+            for ``physics.intensity=model``, or a material xraydb does not know.
+    """
+    from .io import InputError
+
+    where = rec.path or "recording"
+    for key in ("energy_keV", "pixel_size_m", "propagation_distance_m"):
+        if key not in rec.attrs:
+            raise InputError(where, f"/ attribute {key}", "missing, needed to reconstruct "
+                             "intensity data (quantity=intensity)")
+    if rec.white is None:
+        raise InputError(where, "/exchange/data_white", "missing, needed for quantity=intensity")
+    phys = config.physics
+    if phys.intensity == "model" and config.method != "hexplane":
+        raise InputError(where, "/exchange/data",
+                         f"quantity 'intensity' is fitted through the propagation model by "
+                         f"method hexplane only, not {config.method!r}; use --intensity paganin "
+                         "or log (config physics.intensity) for other methods")
+    try:
+        return physics.refractive_index(phys.material, phys.density_g_cm3,
+                                        float(rec.attrs["energy_keV"]))
+    except ValueError as exc:
+        raise InputError(where, "config physics.material",
+                         str(exc).splitlines()[0].rstrip(":")) from None
+
+
+def reconstruct_intensity_recording(rec: Recording, config, checkpoint_path=None,
+                                    progress: bool = True, resume: bool = False):
+    """Reconstruct an ``intensity`` recording as ``config.physics.intensity`` says.
+
+    ``model`` fits the intensities through the propagation model
+    (:func:`reconstruct_intensity`; method ``hexplane`` only); ``paganin`` and
+    ``log`` turn them into line integrals of delta (:func:`intensity_line_integrals`)
+    and run ``config.method`` on those. Either way the reconstruction's
+    ``volume`` is delta, ``volume_beta`` is beta derived by the material's
+    delta/beta, and its attributes name both and their units.
+
+    Raises:
+        xray4d.io.InputError: see :func:`check_intensity_setup`.
+    """
+    from .methods import get_method
+
+    phys = config.physics
+    index = check_intensity_setup(rec, config)
+    if phys.intensity == "model":
+        return reconstruct_intensity(rec, config, checkpoint_path=checkpoint_path,
+                                     progress=progress, resume=resume)
+    li = intensity_line_integrals(rec, phys.intensity, phys.material, phys.density_g_cm3)
+    result = get_method(config.method)(li, config, checkpoint_path, progress, resume)
+    _label_delta(result, index)
+    result.reconstruction.attrs["preprocessing"] = li.attrs["preprocessing"]
+    result.measured = li.projections
     return result

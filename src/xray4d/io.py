@@ -94,6 +94,9 @@ class Reconstruction:
     source: str = ""
     volume_beta: np.ndarray | None = None
     path: str | None = None
+    #: further string attributes of ``/reconstruction``, e.g. ``quantity`` and ``units``
+    #: (``delta``, ``dimensionless``) of a reconstruction from intensity data
+    attrs: dict[str, str] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- helpers
@@ -337,8 +340,18 @@ def load_reconstruction(path: str | os.PathLike) -> Reconstruction:
         if not (math.isfinite(wall) and wall >= 0):
             raise InputError(path, "/reconstruction attribute wall_seconds",
                              "not a number of seconds >= 0")
+        extra = {}   # further text attributes (e.g. quantity, units); others are ignored
+        for k in a.keys():
+            if k not in _RECONSTRUCTION_ATTRS:
+                with contextlib.suppress(*_H5_ERRORS, TypeError, ValueError):
+                    if isinstance(a[k], (str, bytes)):
+                        extra[k] = _attr_str(a[k])
         return Reconstruction(vol, time, _attr_str(a.get("method", "")), config, wall,
-                              _attr_str(a.get("source", "")), beta, path)
+                              _attr_str(a.get("source", "")), beta, path, extra)
+
+
+#: attributes of /reconstruction that Reconstruction holds as fields
+_RECONSTRUCTION_ATTRS = ("method", "config", "wall_seconds", "source", "software")
 
 
 def save_reconstruction(rec: Reconstruction, path: str | os.PathLike) -> None:
@@ -356,6 +369,9 @@ def save_reconstruction(rec: Reconstruction, path: str | os.PathLike) -> None:
         g.attrs["wall_seconds"] = float(rec.wall_seconds)
         g.attrs["source"] = rec.source
         g.attrs["software"] = f"xray4d {_version()}"
+        for key, val in rec.attrs.items():
+            if key not in _RECONSTRUCTION_ATTRS:
+                g.attrs[key] = str(val)
 
 
 def load_volume(path: str | os.PathLike) -> tuple[np.ndarray, str]:

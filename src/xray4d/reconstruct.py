@@ -9,6 +9,7 @@ writes checkpoints atomically and resumes from them.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import os
@@ -97,6 +98,9 @@ class FitResult:
     iterations: int = 0
     stopped_by: str = "iterations"
     predicted: np.ndarray | None = None
+    #: what ``predicted`` is compared with when it differs from the recording's projections
+    #: (e.g. flat/dark-corrected intensities or retrieved line integrals of intensity data)
+    measured: np.ndarray | None = None
 
 
 class HexPlaneReconstructor:
@@ -135,7 +139,14 @@ class HexPlaneReconstructor:
         t = recording.frames
         self.final_space = tuple(max(2, int(round(fc.space_scale * n))) for n in self.shape)
         self.final_time = max(2, int(round(fc.time_scale * t))) if t > 1 else 1
-        self.value_max = float(fc.value_max) if fc.value_max else estimate_value_max(recording.projections)
+        if fc.value_max:
+            self.value_max, self.value_max_source = float(fc.value_max), "config"
+        else:
+            # three or more distinct angles determine the value of an elliptical slice;
+            # with two views a round cross-section is assumed (see value_estimate)
+            from .value_estimate import estimate_value_max_auto
+            self.value_max, self.value_max_source = estimate_value_max_auto(
+                recording.projections, g.angles_deg)
         self.stages = self._stages()
 
     # ------------------------------------------------------------ schedule
@@ -222,6 +233,7 @@ class HexPlaneReconstructor:
         loss_times: list[float] = []
         order = torch.randperm(n_frames, generator=gen)
         cursor = 0
+        self._reset_average(fld)
         ckpt = self._load_checkpoint() if resume else None
         if ckpt is not None:
             stage = ckpt["stage"]
@@ -234,13 +246,18 @@ class HexPlaneReconstructor:
             it, elapsed_before = ckpt["iteration"], ckpt["elapsed"]
             losses, loss_times = ckpt["losses"], ckpt["loss_times"]
             order, cursor = ckpt["order"], ckpt["cursor"]
+            self._reset_average(fld)
+            if self._average is not None and ckpt.get("average") is not None:
+                self._average = [a.to(dev) for a in ckpt["average"]]
+                self._average_steps = ckpt["average_steps"]
 
         def state() -> dict:
             return {"iteration": it, "stage": stage, "elapsed": elapsed_now(),
                     "field": fld.state_dict(), "optimizer": opt.state_dict(),
                     "generator": gen.get_state(), "losses": losses, "loss_times": loss_times,
                     "order": order, "cursor": cursor, "config": self.config.to_dict(),
-                    "value_max": self.value_max}
+                    "value_max": self.value_max, "average": self._average,
+                    "average_steps": self._average_steps}
 
         def elapsed_now() -> float:
             return elapsed_before + time.perf_counter() - start
@@ -267,6 +284,7 @@ class HexPlaneReconstructor:
                 fld.upsample(*self.stages[stage])
                 self.current_field = fld
                 opt = self._make_optimizer(fld)
+                self._reset_average(fld)
             for group in opt.param_groups:
                 group["lr"] = group["base_lr"] * tc.lr_final_ratio ** frac
             if cursor + batch > n_frames:
@@ -291,6 +309,7 @@ class HexPlaneReconstructor:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            self._update_average(fld)
             it += 1
             losses.append(float(data_loss.detach()))
             loss_times.append(elapsed_now())
@@ -312,6 +331,7 @@ class HexPlaneReconstructor:
         bar.close()
         if self.checkpoint_path:
             self._save_checkpoint(state())
+        fld = self.averaged_field()
         volume = self.render_all(fld, times)
         with torch.no_grad():
             predicted = np.concatenate([
@@ -321,12 +341,45 @@ class HexPlaneReconstructor:
                 for i in range(0, n_frames, tc.render_chunk)])
         wall = elapsed_now()
         cfg = self.config.to_dict()
-        cfg["resolved"] = {"value_max": self.value_max, "stages": self.stages,
+        cfg["resolved"] = {"value_max": self.value_max, "value_max_source": self.value_max_source,
+                           "stages": self.stages,
                            "iterations_run": it, "stopped_by": stopped_by}
         recon = Reconstruction(volume=volume, time=np.asarray(rec.time, np.float64),
                                method="hexplane", config=cfg, wall_seconds=wall,
                                source=str(rec.path or ""))
         return FitResult(recon, fld, losses, loss_times, it, stopped_by, predicted)
+
+    # ------------------------------------------------------------ weight averaging
+    def _reset_average(self, fld: HexPlaneField) -> None:
+        """Start the moving average of the weights afresh (at the start and at each upsampling)."""
+        decay = self.config.train.ema_decay
+        self._average = [p.detach().clone() for p in fld.parameters()] if decay else None
+        self._average_steps = 0
+
+    @torch.no_grad()
+    def _update_average(self, fld: HexPlaneField) -> None:
+        if self._average is None:
+            return
+        self._average_steps += 1
+        n = self._average_steps
+        # warm-up: early on the average follows the weights closely
+        decay = min(self.config.train.ema_decay, (1 + n) / (10 + n))
+        torch._foreach_lerp_(self._average, [p.detach() for p in fld.parameters()], 1 - decay)
+
+    def averaged_field(self) -> HexPlaneField:
+        """The field being fitted with its weights replaced by their moving average.
+
+        The field itself when averaging is off. A copy otherwise, so training
+        can continue (callbacks use this to validate during training).
+        """
+        fld = self.current_field
+        if getattr(self, "_average", None) is None:
+            return fld
+        out = copy.deepcopy(fld)
+        with torch.no_grad():
+            for p, a in zip(out.parameters(), self._average):
+                p.copy_(a)
+        return out
 
     def _measure(self, pred: torch.Tensor) -> torch.Tensor:
         """Predicted line integrals -> the recorded quantity (identity without a measurement)."""

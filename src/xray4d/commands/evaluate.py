@@ -53,7 +53,7 @@ def evaluate_files(rec_path: str | Path, truth_path: str | Path, *,
         device: torch device (default: cuda if available, else cpu).
 
     Returns:
-        ``{"reconstruction", "truth", "method", "time", "data_range_given",
+        ``{"reconstruction", "truth", "method", "quantity", "units", "time", "data_range_given",
         "threshold_given", "volume": metrics dict}`` (the dict of
         :func:`~xray4d.metrics.evaluate_volumes`), plus ``"volume_beta"`` when both
         files hold a second channel.
@@ -91,6 +91,9 @@ def evaluate_files(rec_path: str | Path, truth_path: str | Path, *,
         "reconstruction": str(rec_path),
         "truth": str(truth_path),
         "method": rec.method,
+        # what the volume holds, e.g. delta (dimensionless) for intensity data; None: not stated
+        "quantity": rec.attrs.get("quantity"),
+        "units": rec.attrs.get("units"),
         "time": [float(t) for t in rec.time],
         "data_range_given": data_range is not None,
         "threshold_given": threshold is not None,
@@ -180,7 +183,9 @@ def run(args: argparse.Namespace, stream: TextIO | None = None) -> int:
                             threshold=args.threshold, device=args.device)
     print(f"reconstruction: {args.reconstruction}" + (f" (method {result['method']})"
                                                        if result["method"] else ""), file=stream)
-    print(f"truth:          {args.truth}:/ground_truth/volume", file=stream)
+    quantity = (f" ({result['quantity']}, {result['units'] or 'units not stated'})"
+                if result.get("quantity") else "")
+    print(f"truth:          {args.truth}:/ground_truth/volume{quantity}", file=stream)
     for channel in ("volume", "volume_beta"):
         if channel in result:
             print(format_table(result, channel), file=stream)

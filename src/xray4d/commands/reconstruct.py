@@ -27,6 +27,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", choices=("cpu", "cuda"), help="where to compute (default cpu)")
     p.add_argument("--value-max", type=float, metavar="V",
                    help="known largest value of the object (e.g. the liquid's); default: estimated")
+    p.add_argument("--intensity", choices=("model", "paganin", "log"),
+                   help="intensity recordings: fit through the propagation model (default, "
+                        "hexplane), or convert to line integrals of delta by Paganin retrieval "
+                        "or -log (any method); the output volume is delta, volume_beta beta")
+    p.add_argument("--material", metavar="FORMULA",
+                   help="intensity recordings: the sample's material (default H2O; density in "
+                        "the config's physics.density_g_cm3)")
     p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt of a killed run")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument("--no-preview", action="store_true", help="skip the preview folder")
@@ -75,7 +82,10 @@ def build_config(args: argparse.Namespace):
         field["value_max"] = args.value_max
     # the conventional methods (fbp, sirt, cgls) count their iterations in their own section
     conventional = {"iterations": args.iterations} if args.iterations is not None else {}
-    for key, val in (("train", train), ("field", field), ("conventional", conventional)):
+    physics = {k: v for k, v in (("intensity", args.intensity), ("material", args.material))
+               if v is not None}
+    for key, val in (("train", train), ("field", field), ("conventional", conventional),
+                     ("physics", physics)):
         if val:
             overrides.setdefault(key, {}).update(val)
     try:
