@@ -24,9 +24,9 @@ PRESETS = ("fast", "default", "quality")
 class FieldConfig:
     """The X-Hexplane field."""
 
-    channels: int = 16
+    channels: int = 8
     #: final spatial plane resolution as a fraction of the voxel grid (1.0 = one node per voxel)
-    space_scale: float = 0.5
+    space_scale: float = 0.625
     #: final time resolution as a fraction of the number of frames
     time_scale: float = 1.0
     #: spatial/time resolution at the start, as fractions of the final ones (coarse-to-fine)
@@ -68,7 +68,7 @@ class TrainConfig:
     lr_final_ratio: float = 0.1
     #: exponential moving average of the field's weights (0 switches it off); the output is
     #: rendered from the average, which smooths out the noise of frame-batch gradients
-    ema_decay: float = 0.0
+    ema_decay: float = 0.9995
     checkpoint_every_s: float = 30.0
     seed: int = 0
     device: str = "cpu"

@@ -362,8 +362,9 @@ class HexPlaneReconstructor:
             return
         self._average_steps += 1
         n = self._average_steps
-        # warm-up: early on the average follows the weights closely
-        decay = min(self.config.train.ema_decay, (1 + n) / (10 + n))
+        # warm-up: a plain mean of the weights since the (re)start until the window
+        # 1 / (1 - ema_decay) is reached, then the exponential average
+        decay = min(self.config.train.ema_decay, (n - 1) / n)
         torch._foreach_lerp_(self._average, [p.detach() for p in fld.parameters()], 1 - decay)
 
     def averaged_field(self) -> HexPlaneField:
