@@ -321,10 +321,12 @@ class HexPlaneReconstructor:
             if tc.iterations:
                 bar.update(1)
             else:
-                bar.n = min(total, int(elapsed_now()))
-                bar.refresh()
+                seconds = min(total, int(elapsed_now()))
+                if seconds != bar.n:  # redraw once a second, not every step (logs stay short)
+                    bar.n = seconds
+                    bar.refresh()
             if it % 10 == 0:
-                bar.set_postfix(loss=f"{losses[-1]:.3e}", stage=stage)
+                bar.set_postfix(loss=f"{losses[-1]:.3e}", stage=stage, refresh=False)
             if self.checkpoint_path and time.perf_counter() - last_ckpt >= tc.checkpoint_every_s:
                 self._save_checkpoint(state())
                 last_ckpt = time.perf_counter()
