@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from .config import ReconstructionConfig
-from .conventional import DEFAULT_ITERATIONS, FrameVolumeField, _residual_metric
+from .conventional import DEFAULT_ITERATIONS, FrameVolumeField, _residual_metric, check_request
 from .io import Reconstruction, Recording
 from .methods import MissingExtraError, register_method
 from .projector import Projector
@@ -245,13 +245,8 @@ def _run(name: str, recording: Recording, config: ReconstructionConfig, progress
     astra = import_astra(name)
     start = time.perf_counter()
     cc, tc = config.conventional, config.train
-    cc.validate()
-    if recording.quantity != "line_integral":
-        raise ValueError(f"quantity {recording.quantity!r} is not supported by {name}; "
-                         "convert to line integrals first")
+    check_request(name, recording, config)
     budget = tc.time_budget_s
-    if budget is not None and not budget > 0:
-        raise ValueError(f"train.time_budget_s must be positive, got {budget}")
     g = recording.geometry
     data_np = np.asarray(recording.projections, np.float32)
     data = torch.as_tensor(data_np)

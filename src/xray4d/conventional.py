@@ -356,17 +356,24 @@ class FrameVolumeField(Field):
 
 # ---------------------------------------------------------------- methods
 
+def check_request(name: str, recording: Recording, config: ReconstructionConfig) -> None:
+    """ValueError (one line) when a conventional method cannot run this recording and config:
+    options out of range, data other than line integrals, a non-positive time budget."""
+    config.conventional.validate()
+    if recording.quantity != "line_integral":
+        raise ValueError(f"quantity {recording.quantity!r} is not supported by {name}; "
+                         "convert to line integrals first")
+    budget = config.train.time_budget_s
+    if budget is not None and not budget > 0:
+        raise ValueError(f"train.time_budget_s must be positive, got {budget}")
+
+
 def _run(name: str, recording: Recording, config: ReconstructionConfig, progress: bool):
     from .reconstruct import FitResult, normalised_times
 
     start = time.perf_counter()
     cc, tc = config.conventional, config.train
-    cc.validate()
-    if recording.quantity != "line_integral":
-        raise ValueError(f"quantity {recording.quantity!r} is not supported by {name}; "
-                         "convert to line integrals first")
-    if tc.time_budget_s is not None and not tc.time_budget_s > 0:
-        raise ValueError(f"train.time_budget_s must be positive, got {tc.time_budget_s}")
+    check_request(name, recording, config)
     dev = torch.device(tc.device)
     g: Geometry = recording.geometry
     projector = Projector(g, device=dev)
