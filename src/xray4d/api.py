@@ -100,9 +100,6 @@ def reconstruct_file(recording_path: str | os.PathLike, out: str | os.PathLike,
         raise InputError(recording_path, "/exchange/data",
                          f"quantity {rec.quantity!r} is not supported yet; reconstruct needs "
                          "line_integral or intensity data")
-    if rec.quantity == "intensity":   # refuse what cannot be reconstructed before fitting
-        from .intensity import check_intensity_setup
-        check_intensity_setup(rec, config)
     ckpt = checkpoint_file(out)
     if resume and not ckpt.exists():
         raise InputError(ckpt, "checkpoint", "no checkpoint to resume from")

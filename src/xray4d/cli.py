@@ -43,6 +43,22 @@ def parse_angles(text: str) -> list[float]:
     return vals
 
 
+def read_config_overrides(path: str | Path) -> dict:
+    """The mapping of config overrides in a ``--config`` YAML file (empty file: none).
+
+    UsageError (one line naming the file) when it cannot be read or is not a mapping.
+    """
+    import yaml
+
+    try:
+        overrides = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise UsageError(f"{path}: --config: cannot read YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(overrides, dict):
+        raise UsageError(f"{path}: --config: expected a mapping of config keys")
+    return overrides
+
+
 def _same_file(a: Path, b: Path) -> bool:
     """True when two paths name one file: equal once resolved (symlinks, ``..``), or one
     inode (hard links, bind mounts)."""

@@ -21,11 +21,10 @@ import torch
 import torch.nn.functional as F
 
 from .geometry import Geometry, centred_coordinates
+# above this many bytes for the stacked operator a sparse matrix is used instead
+from .resources import DENSE_OPERATOR_LIMIT_BYTES
 
 __all__ = ["slice_projection_matrix", "Projector", "project_rays", "project_volume_rays"]
-
-#: above this many bytes for the stacked operator, a sparse matrix is used instead
-DENSE_OPERATOR_LIMIT_BYTES = 512 * 2**20
 
 
 def _joseph_entries(angle_deg: float, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -215,9 +215,8 @@ class HexPlaneReconstructor:
         g = rec.geometry
         dev = self.device
         data = torch.as_tensor(rec.projections, dtype=torch.float32, device=dev)
-        scale = float(data.abs().max()) or 1.0
-        if self.measurement is not None:  # transmissions: the contrast sets the scale
-            scale = float((data - 1).abs().max()) or 1.0
+        # transmissions (with a measurement model): the contrast about 1 sets the scale
+        scale = float((data if self.measurement is None else data - 1).abs().max()) or 1.0
         projector = Projector(g, device=dev)
         times = torch.as_tensor(normalised_times(rec.time), dtype=torch.float32, device=dev)
         regs = build_regularizers(dataclasses.asdict(self.config.regularizers), self.value_max)

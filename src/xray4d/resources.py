@@ -39,7 +39,8 @@ __all__ = ["MemoryEstimate", "ResourceError", "available_memory", "estimate_reco
 
 GB = 1e9
 F32 = 4
-#: same as xray4d.projector.DENSE_OPERATOR_LIMIT_BYTES (not imported: that pulls in torch)
+#: above this many bytes for the stacked operator the projector (xray4d.projector) uses a sparse
+#: matrix instead; defined here, in a module without torch, so the estimate follows the same switch
 DENSE_OPERATOR_LIMIT_BYTES = 512 * 2**20
 #: bytes per nonzero of a coalesced sparse COO operator: two int64 indices and a float32
 #: value, plus the float64/int64 arrays it is assembled from

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..cli import UsageError
+from ..cli import UsageError, read_config_overrides
 
 #: view angles (degrees) by number of views: XMPI-like, the first two 23.8 deg apart
 VIEW_ANGLES = {1: (0.0,), 2: (0.0, 23.8), 3: (0.0, 23.8, 67.5), 4: (0.0, 23.8, 67.5, 112.5)}
@@ -327,19 +327,13 @@ def plot_quality_vs_time(path: Path, rows: list[dict[str, Any]]) -> None:
 def cmd_benchmark(args: argparse.Namespace) -> int:
     """Run the benchmark grid and write its tables and plot."""
     import torch
-    import yaml
 
     from ..io import atomic_path, save_recording
 
     methods = _check(args)
     overrides: dict[str, Any] = {}
     if args.config:
-        try:
-            overrides = yaml.safe_load(Path(args.config).read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise UsageError(f"{args.config}: --config: cannot read YAML ({str(exc).splitlines()[0]})")
-        if not isinstance(overrides, dict):
-            raise UsageError(f"{args.config}: --config: expected a mapping of config keys")
+        overrides = read_config_overrides(args.config)
         from ..api import resolve_config
         try:
             resolve_config("default", overrides)

@@ -4,9 +4,8 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from pathlib import Path
 
-from ..cli import UsageError, check_output
+from ..cli import UsageError, check_output, read_config_overrides
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -43,18 +42,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def build_config(args: argparse.Namespace):
     """The resolved config: preset, then the YAML overrides, then the command-line options."""
-    import yaml
-
     from ..api import resolve_config
 
-    overrides: dict = {}
-    if args.config:
-        try:
-            overrides = yaml.safe_load(Path(args.config).read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise UsageError(f"{args.config}: --config: cannot read YAML ({str(exc).splitlines()[0]})")
-        if not isinstance(overrides, dict):
-            raise UsageError(f"{args.config}: --config: expected a mapping of config keys")
+    overrides: dict = read_config_overrides(args.config) if args.config else {}
     train: dict = {}
     if args.time_budget is not None:
         if not (math.isfinite(args.time_budget) and args.time_budget > 0):
