@@ -192,7 +192,6 @@ def _case_alternatives(spec, device, dtype, repeats):
     angles = _angles(v)
     geom = Geometry.from_angles(angles, 1, h, w)
     vol = _smooth_volume(1, h, w, dtype, device)
-    rows = vol.reshape(h, w * w)
     dense_op = Projector(geom, dtype=dtype, device=device, sparse=False)._ops[0]   # (V*W, W*W)
     coo = Projector(geom, dtype=dtype, device=device, sparse=True)._ops[0]
     csr = coo.to_sparse_csr()
