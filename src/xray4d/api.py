@@ -66,6 +66,7 @@ def check_memory(recording: Recording, config: ReconstructionConfig) -> MemoryEs
     angle_sets = 1 if g.angles_shared else len(np.unique(g.angles_deg, axis=0))
     return check_reconstruction(g.frames, g.views, g.height, g.width, config,
                                 angle_sets=angle_sets, in_memory=True,
+                                intensity=recording.quantity == "intensity",
                                 source=str(recording.path or ""))
 
 
@@ -92,9 +93,9 @@ def reconstruct_file(recording_path: str | os.PathLike, out: str | os.PathLike,
     config = config or load_preset("default")
     declared = peek_recording(recording_path)
     if declared is not None:   # refuse what cannot fit before loading anything
-        (t, v, h, w), angle_sets, truth = declared
+        (t, v, h, w), angle_sets, truth, quantity = declared
         check_reconstruction(t, v, h, w, config, angle_sets=angle_sets, truth=truth,
-                             source=str(recording_path))
+                             source=str(recording_path), intensity=quantity == "intensity")
     rec = load_recording(recording_path)
     if rec.quantity not in ("line_integral", "intensity"):
         raise InputError(recording_path, "/exchange/data",

@@ -392,13 +392,15 @@ def load_volume(path: str | os.PathLike) -> tuple[np.ndarray, str]:
     raise InputError(path, "/ground_truth/volume", "missing (and no /reconstruction/volume)")
 
 
-def peek_recording(path: str | os.PathLike) -> tuple[tuple[int, int, int, int], int, bool] | None:
+def peek_recording(path: str | os.PathLike
+                   ) -> tuple[tuple[int, int, int, int], int, bool, str] | None:
     """What a recording file declares, from its metadata alone (no array is read).
 
-    Returns ``((T, V, H, W), angle_sets, has_truth)``: the shape of
+    Returns ``((T, V, H, W), angle_sets, has_truth, quantity)``: the shape of
     ``/exchange/data``, the number of distinct angle sets it may hold (T when
-    ``/exchange/theta`` is per frame, else 1) and whether ``/ground_truth/volume``
-    exists; None when the file does not say (:func:`load_recording` then names the fault).
+    ``/exchange/theta`` is per frame, else 1), whether ``/ground_truth/volume``
+    exists and the data's quantity attribute (default ``line_integral``); None
+    when the file does not say (:func:`load_recording` then names the fault).
     Used to refuse a request that cannot fit before loading anything.
     """
     try:
@@ -411,7 +413,9 @@ def peek_recording(path: str | os.PathLike) -> tuple[tuple[int, int, int, int], 
             shape = tuple(int(n) for n in d.shape)
             if min(shape) < 1:
                 return None
-            return shape, (shape[0] if per_frame else 1), "/ground_truth/volume" in f  # type: ignore
+            quantity = _attr_str(d.attrs.get("quantity", "line_integral"))
+            return (shape, (shape[0] if per_frame else 1),  # type: ignore[return-value]
+                    "/ground_truth/volume" in f, quantity)
     except (OSError, RuntimeError, KeyError, ValueError, TypeError):
         return None
 

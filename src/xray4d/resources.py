@@ -160,7 +160,8 @@ FIELD_METHODS = ("hexplane", "static", "perframe")
 
 def estimate_reconstruction(frames: int, views: int, height: int, width: int,
                             config: "ReconstructionConfig", *, angle_sets: int = 1,
-                            truth: bool = False, in_memory: bool = False) -> MemoryEstimate:
+                            truth: bool = False, in_memory: bool = False,
+                            intensity: bool = False) -> MemoryEstimate:
     """Peak memory a reconstruction of a (frames, views, height, width) recording allocates.
 
     Args:
@@ -171,6 +172,10 @@ def estimate_reconstruction(frames: int, views: int, height: int, width: int,
             seen at the same angles; up to T for a rotating sample).
         truth: the recording holds a ground-truth volume (kept in memory).
         in_memory: the recording is loaded already (its arrays are not counted).
+        intensity: the recording holds intensities; fitted through the propagation
+            model (``physics.intensity: model``) with ``physics.fine_render`` the
+            field is rendered and projected ``physics.oversample`` times finer along
+            each axis, and with ``physics.beta: fitted`` in two channels.
 
     Returns:
         the estimate, by part: ``recording`` and ``truth`` (unless
@@ -184,9 +189,17 @@ def estimate_reconstruction(frames: int, views: int, height: int, width: int,
     t, v, h, w = (int(n) for n in (frames, views, height, width))
     if min(t, v, h, w) < 1:
         raise ValueError(f"sizes must be >= 1, got (T, V, H, W) = ({t}, {v}, {h}, {w})")
+    plane_hw = h, w
+    recorded = t * v * h * w * F32                   # the recording, on the detector grid
+    channels = 1
+    phys = config.physics
+    if intensity and phys.intensity == "model":
+        if phys.fine_render and phys.oversample > 1:  # the fit's grid is finer
+            h, w = h * phys.oversample, w * phys.oversample
+        channels = 2 if phys.beta == "fitted" else 1
     vox = h * w * w                                  # voxels of one frame
     proj = t * v * h * w * F32
-    parts = {"recording": 0 if in_memory else proj,
+    parts = {"recording": 0 if in_memory else recorded,
              "truth": t * vox * F32 if truth and not in_memory else 0,
              "operator": _operator_bytes(v, w, max(1, min(int(angle_sets), t)))}
     method = config.method
@@ -196,17 +209,17 @@ def estimate_reconstruction(frames: int, views: int, height: int, width: int,
         parts["volumes"] = proj                      # predicted projections; x is the output
     else:
         parts["libraries"] = FIELD_LIBRARY_BYTES
-        planes = _plane_bytes(config, t, h, w) * (t if method == "perframe" else 1)
+        planes = _plane_bytes(config, t, *plane_hw) * (t if method == "perframe" else 1)
         parts["field"] = PARAMETER_COPIES * planes
         batch = max(1, min(int(config.train.frames_per_batch), t))
         per_voxel = BATCH_VOLUME_COPIES
         if config.field.decoder == "mlp":
             # the (B, Z, Y, X, 3C) feature tensor, its products and the hidden layer
             per_voxel += 3 * (3 * config.field.channels) + 2 * config.field.mlp_hidden
-        parts["batch"] = batch * vox * F32 * per_voxel
+        parts["batch"] = batch * vox * F32 * per_voxel * channels
         chunk = max(1, min(int(config.train.render_chunk), t))
         # the output movie (and its predicted projections), plus one chunk being rendered
-        parts["volumes"] = (OUTPUT_VOLUME_COPIES * t + chunk) * vox * F32 + proj
+        parts["volumes"] = channels * ((OUTPUT_VOLUME_COPIES * t + chunk) * vox * F32 + proj)
     return MemoryEstimate(f"reconstruction ({method})", parts,
                           "use fewer frames or a smaller detector (crop or bin the recording)")
 
@@ -250,13 +263,13 @@ def check_fits(estimate: MemoryEstimate, *, available: int | None = None) -> Non
 def check_reconstruction(frames: int, views: int, height: int, width: int,
                          config: "ReconstructionConfig", *, angle_sets: int = 1,
                          truth: bool = False, in_memory: bool = False,
-                         source: str = "") -> MemoryEstimate:
+                         source: str = "", intensity: bool = False) -> MemoryEstimate:
     """:func:`estimate_reconstruction` then :func:`check_fits`; returns the estimate.
 
     ``source`` (a file name) is put in front of the message when given.
     """
     est = estimate_reconstruction(frames, views, height, width, config, angle_sets=angle_sets,
-                                  truth=truth, in_memory=in_memory)
+                                  truth=truth, in_memory=in_memory, intensity=intensity)
     try:
         check_fits(est)
     except ResourceError as exc:
