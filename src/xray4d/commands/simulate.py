@@ -58,8 +58,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--size", type=int, default=64, help="detector width and height, voxels per axis")
     d.add_argument("--frames", type=int, default=40, help="number of frames")
     d.add_argument("--angles", default="0,23.8", help="view angles in degrees, comma-separated")
-    d.add_argument("--noise", type=float, default=0.01,
-                   help="Gaussian noise sigma as a fraction of the largest line integral")
+    d.add_argument("--noise", type=float, default=None,
+                   help="line integrals: Gaussian noise sigma as a fraction of the largest line "
+                        "integral (default 0.01); intensity data count photons (--fluence) instead")
     d.add_argument("--seed", type=int, default=0, help="seed of the noise")
     d.add_argument("--oversample", type=int, default=2,
                    help="finer sampling per axis of the rendered object and of the detector")
@@ -112,6 +113,11 @@ def cmd_simulate_droplets(args: argparse.Namespace) -> int:
         raise UsageError(f"--frames: must be >= 1, got {args.frames}")
     if args.oversample < 1:
         raise UsageError(f"--oversample: must be >= 1, got {args.oversample}")
+    if args.noise is not None and args.quantity == "intensity":
+        raise UsageError("--noise: applies to line integrals; intensity data get counting "
+                         "noise from --fluence (photons per pixel)")
+    if args.noise is None:
+        args.noise = 0.01
     if not (math.isfinite(args.noise) and args.noise >= 0):
         raise UsageError(f"--noise: must be a finite number >= 0, got {args.noise}")
     if not (math.isfinite(args.frame_interval) and args.frame_interval > 0):
@@ -176,7 +182,9 @@ def cmd_simulate_droplets(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}: {t} frames x {v} view{'s' if v != 1 else ''} of {h} x {w} pixels "
           f"(angles {', '.join(f'{a:g}' for a in angles)} deg), ground truth {t} x {h}^3")
     print(f"droplets: {'separation' if params.separation else 'coalescence'}"
-          f"{'; ' + ', '.join(events) if events else ''}; noise {args.noise:g}, seed {args.seed}; "
+          f"{'; ' + ', '.join(events) if events else ''}; "
+          # intensity data are noisy by photon counting (printed below), not by --noise
+          f"{'' if args.quantity == 'intensity' else f'noise {args.noise:g}, '}seed {args.seed}; "
           f"{seconds:.1f} s")
     if args.quantity == "intensity":
         desc = json.loads(rec.attrs["description"])
