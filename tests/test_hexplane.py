@@ -103,3 +103,53 @@ def test_volume_tv_of_a_ball_is_its_surface_area() -> None:
         # a value bound of 2 on a ball of value 2 gives the same penalty; the weight multiplies
         reg = build_regularizers({"volume_tv": 0.5}, value_scale=2.0)[0]
         assert float(reg(None, 2 * vol)) == pytest.approx(0.5 * area / (n - 1) ** 3, rel=1e-5)
+
+
+@pytest.mark.parametrize("decoder", ["linear", "mlp"])
+@pytest.mark.parametrize("relative", [False, True])
+def test_two_output_field_dense_equals_points_and_respects_bounds(decoder: str,
+                                                                  relative: bool) -> None:
+    """Two output channels (delta, beta) share the planes: the dense path equals the point
+    path channel by channel; each channel stays within its bound; with ``relative`` the
+    second is the first times a ratio bounded by its value_max."""
+    torch.manual_seed(2)
+    bounds = (2.0, 0.25)
+    f = HexPlaneField(channels=4, space_resolution=(5, 6, 7), time_resolution=3, decoder=decoder,
+                      init_scale=0.5, value_max=bounds, init_value=(0.3, 0.6), outputs=2,
+                      relative=relative).double()
+    with torch.no_grad():
+        for p in f.planes.values():
+            p.add_(0.3 * torch.randn_like(p))
+    times = torch.tensor([-1.0, 0.4], dtype=torch.float64)
+    shape = (4, 9, 8)
+    dense = f.render_frames(times, shape)
+    assert dense.shape == (2, 2, *shape)
+    pts = _voxel_points(*shape)
+    points = torch.stack([f(pts, t.expand(pts.shape[0])).T.reshape(2, *shape) for t in times])
+    torch.testing.assert_close(dense, points, rtol=1e-10, atol=1e-12)
+    first, second = dense.detach().unbind(1)
+    assert 0 <= float(first.min()) and float(first.max()) <= bounds[0]
+    if relative:
+        ratio = second / first
+        assert 0 <= float(ratio.min()) and float(ratio.max()) <= bounds[1]
+        assert float(second.max()) <= bounds[0] * bounds[1]
+    else:
+        assert 0 <= float(second.min()) and float(second.max()) <= bounds[1]
+    # at initialisation (planes ~1, decoder weights ~0) each channel starts at its fraction
+    g = HexPlaneField(channels=4, space_resolution=(3, 3, 3), time_resolution=2, init_scale=0.0,
+                      value_max=bounds, init_value=(0.3, 0.6), outputs=2, relative=relative,
+                      decoder="linear").double()
+    with torch.no_grad():
+        g.weight.zero_()
+    v = g.render_frames(torch.tensor([0.0], dtype=torch.float64), (2, 2, 2)).detach()
+    expect_second = 0.3 * 2.0 * 0.6 * 0.25 if relative else 0.6 * 0.25
+    torch.testing.assert_close(v[:, 0], torch.full((1, 2, 2, 2), 0.6, dtype=torch.float64))
+    torch.testing.assert_close(v[:, 1], torch.full((1, 2, 2, 2), expect_second,
+                                                   dtype=torch.float64))
+
+
+def test_two_output_field_refuses_mismatched_bounds() -> None:
+    with pytest.raises(ValueError, match="one value_max and init_value per output"):
+        HexPlaneField(outputs=2, value_max=(1.0, 2.0, 3.0))
+    with pytest.raises(ValueError, match="relative needs two outputs"):
+        HexPlaneField(outputs=1, relative=True)

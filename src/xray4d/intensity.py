@@ -20,6 +20,7 @@ Physical parameters come from the recording's root attributes ``energy_keV``,
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -124,7 +125,8 @@ class IntensityModel:
     """Predicted line integrals of delta (pixel units) -> detector transmission.
 
     Single material: the line integral of beta is that of delta divided by
-    ``delta_over_beta`` (pass None for a pure phase object). The chain, on a
+    ``delta_over_beta`` (pass None for a pure phase object); with ``two_channel``
+    the line integrals of beta are an input of their own. The chain, on a
     grid ``oversample`` times finer than the detector: bicubic upsampling of the
     line integrals, edge padding by ``pad`` fine pixels, exit wave, Fresnel
     propagation over the distance (FFT transfer function), intensity, crop,
@@ -152,12 +154,16 @@ class IntensityModel:
         fine_input: the input is already on the fine grid ((..., H m, W m), line
             integrals in fine pixels, e.g. projections of a field rendered ``oversample``
             times finer): no upsampling; the output is still on the detector grid.
+        two_channel: the input holds line integrals of delta and of beta,
+            (..., 2, V, H, W) (e.g. (B, 2, V, H, W) from a two-channel field);
+            ``delta_over_beta`` is then ignored.
     """
 
     def __init__(self, optics: OpticsSetup, delta_over_beta: float | None,
                  psf_sigma_px: float = 0.0, pad: int | None = None, oversample: int = 1,
-                 fine_input: bool = False) -> None:
+                 fine_input: bool = False, two_channel: bool = False) -> None:
         self.fine_input = bool(fine_input)
+        self.two_channel = bool(two_channel)
         self.optics = optics
         self.delta_over_beta = delta_over_beta
         self.psf_sigma_px = float(psf_sigma_px)
@@ -187,8 +193,16 @@ class IntensityModel:
             self._cache[key] = (up, down, hk)
         return self._cache[key]
 
-    def __call__(self, delta_px: torch.Tensor) -> torch.Tensor:
+    def __call__(self, line_integrals_px: torch.Tensor) -> torch.Tensor:
         o, m = self.optics, self.oversample
+        beta_px = None
+        if self.two_channel:
+            if line_integrals_px.dim() < 4 or line_integrals_px.shape[-4] != 2:
+                raise ValueError(f"two-channel input must be (..., 2, V, H, W), got "
+                                 f"{tuple(line_integrals_px.shape)}")
+            delta_px, beta_px = line_integrals_px.unbind(-4)
+        else:
+            delta_px = line_integrals_px
         h, w = delta_px.shape[-2:]
         if self.fine_input:
             if h % m or w % m:
@@ -196,9 +210,14 @@ class IntensityModel:
             h, w = h // m, w // m
         (uh, uw), (bh, bw), hk = self._operators(h, w, delta_px.dtype, delta_px.device)
         # padded (and upsampled): line integrals in fine pixels
-        fine_px = uh @ delta_px @ uw.T * (1 if self.fine_input else m)
-        beta_m = None if self.delta_over_beta is None else fine_px * (o.pixel_size_m / m
-                                                                      / self.delta_over_beta)
+        gain = 1 if self.fine_input else m
+        fine_px = uh @ delta_px @ uw.T * gain
+        if beta_px is not None:
+            beta_m = uh @ beta_px @ uw.T * (gain * o.pixel_size_m / m)
+        elif self.delta_over_beta is None:
+            beta_m = None
+        else:
+            beta_m = fine_px * (o.pixel_size_m / m / self.delta_over_beta)
         wave = physics.exit_wave(fine_px * (o.pixel_size_m / m), beta_m, o.energy_kev)
         if hk is not None:
             wave = torch.fft.ifft2(torch.fft.fft2(wave) * hk)
@@ -252,7 +271,10 @@ def reconstruct_intensity(rec: Recording, config, *, material: str | None = None
     the propagation model (:class:`IntensityModel`).
 
     The material, PSF, oversampling and ``fine_render`` default to
-    ``config.physics``. The bound of the field (``field.value_max``), unless set
+    ``config.physics``. Every regulariser weight is multiplied by
+    ``physics.regularizer_gain``, and the learning rates warm up over
+    ``physics.warmup_fraction`` of training unless ``train.warmup_fraction`` is
+    set (the saved config shows what was used). The bound of the field (``field.value_max``), unless set
     in ``config``, is 1.02 times the delta of the material (the physics prior of
     a single known liquid; Paganin-based estimates are noise-limited for weak
     absorbers). The model propagates on a grid ``oversample`` times finer than
@@ -267,11 +289,20 @@ def reconstruct_intensity(rec: Recording, config, *, material: str | None = None
     (bicubic) before propagation: faster, but the edges it can represent are
     blurred by a voxel, which costs ~3 dB on the droplet benchmark.
 
+    With ``physics.beta: fitted`` the field has two output channels sharing its
+    planes: delta (bounded as above) and the ratio beta / delta (bounded by
+    ``physics.beta_over_delta_max``, default 4 times the material's, and started
+    at the material's, so the fit starts as the single-material one); the model
+    takes the line integrals of delta and of beta = delta * ratio. Fitting
+    delta and beta as two free channels instead let delta collapse to zero
+    while beta explained the low frequencies (measured on the droplets).
+
     Returns:
         a :class:`~xray4d.reconstruct.FitResult` whose reconstruction has
-        ``volume`` = delta and ``volume_beta`` = delta / (delta/beta) of the
-        material on the detector's voxel grid, and whose ``measured`` holds the
-        corrected intensities (``predicted`` is their model prediction).
+        ``volume`` = delta and ``volume_beta`` = beta (delta / (delta/beta) of the
+        material, or the fitted channel) on the detector's voxel grid, and whose
+        ``measured`` holds the corrected intensities (``predicted`` is their model
+        prediction).
     """
     from .geometry import Geometry
     from .reconstruct import HexPlaneReconstructor
@@ -285,13 +316,29 @@ def reconstruct_intensity(rec: Recording, config, *, material: str | None = None
     fine_render = fine_render and oversample > 1
     opt = optics_of(rec)
     index = physics.refractive_index(material, density_g_cm3, opt.energy_kev)
+    fitted_beta = phys.beta == "fitted"
     model = IntensityModel(opt, index.delta_over_beta, psf_sigma_px, oversample=oversample,
-                           fine_input=fine_render)
+                           fine_input=fine_render, two_channel=fitted_beta)
     target = copy.copy(rec)
     target.projections = transmission(rec)
     target.white = target.dark = None
     if not config.field.value_max:  # one known material: delta bounds the field
         config = config.updated({"field": {"value_max": 1.02 * index.delta}})
+    if phys.regularizer_gain != 1:  # the intensities' noise floor is far above the line integrals'
+        weights = dataclasses.asdict(config.regularizers)
+        config = config.updated({"regularizers": {k: v * phys.regularizer_gain
+                                                  for k, v in weights.items()}})
+    if not config.train.warmup_fraction:
+        config = config.updated({"train": {"warmup_fraction": phys.warmup_fraction}})
+    bounds = init = None
+    if fitted_beta:  # second channel: beta / delta, started at the material's
+        ratio = 1.0 / index.delta_over_beta
+        ratio_max = float(phys.beta_over_delta_max or 4 * ratio)
+        if ratio >= ratio_max:
+            raise ValueError(f"physics.beta_over_delta_max: {ratio_max:g} is not above the "
+                             f"material's beta/delta {ratio:.4g}")
+        bounds = (float(config.field.value_max), ratio_max)
+        init = (config.field.init_value, ratio / ratio_max)
     if fine_render:
         # the field is rendered and projected on the fine grid; the data stay on the
         # detector grid (the model bins its prediction)
@@ -300,27 +347,38 @@ def reconstruct_intensity(rec: Recording, config, *, material: str | None = None
                                                g.width * m, opt.pixel_size_m / m)
         config = config.updated({"field": {"space_scale": config.field.space_scale / m}})
     result = HexPlaneReconstructor(target, config, checkpoint_path, progress,
-                                   measurement=model).fit(resume=resume)
+                                   measurement=model, output_bounds=bounds, output_init=init,
+                                   relative=fitted_beta).fit(resume=resume)
     if fine_render:
         r, m = result.reconstruction, oversample
-        t, z, y, x = r.volume.shape
-        r.volume = np.ascontiguousarray(r.volume.reshape(t, z // m, m, y // m, m, x // m, m)
-                                        .mean(axis=(2, 4, 6), dtype=np.float64), np.float32)
+        r.volume = _voxel_mean(r.volume, m)
+        if r.volume_beta is not None:
+            r.volume_beta = _voxel_mean(r.volume_beta, m)
         r.config.setdefault("resolved", {})["fine_render"] = {
             "oversample": m, "space_scale_on_fine_grid": config.field.space_scale}
-    _label_delta(result, index)
+    _label_delta(result, index, fitted_beta=fitted_beta)
     result.measured = target.projections
     return result
 
 
-def _label_delta(result, index: physics.RefractiveIndex) -> None:
-    """Add volume_beta (from delta by the material's delta/beta) and the unit attributes."""
+def _voxel_mean(volume: np.ndarray, m: int) -> np.ndarray:
+    """(T, Z m, Y m, X m) -> (T, Z, Y, X): the mean over each block of m^3 fine voxels."""
+    t, z, y, x = volume.shape
+    return np.ascontiguousarray(volume.reshape(t, z // m, m, y // m, m, x // m, m)
+                                .mean(axis=(2, 4, 6), dtype=np.float64), np.float32)
+
+
+def _label_delta(result, index: physics.RefractiveIndex, fitted_beta: bool = False) -> None:
+    """Add volume_beta (from delta by the material's delta/beta, unless the field fitted
+    it) and the unit attributes."""
     r = result.reconstruction
-    r.volume_beta = (r.volume / np.float32(index.delta_over_beta)).astype(np.float32)
+    if not fitted_beta:
+        r.volume_beta = (r.volume / np.float32(index.delta_over_beta)).astype(np.float32)
     r.attrs = {**r.attrs, **DELTA_ATTRS,
                "material": f"{index.formula}, {index.density_g_cm3:g} g/cm3, "
                            f"{index.energy_kev:g} keV: delta {index.delta:.6g}, beta {index.beta:.6g}",
-               "volume_beta": "derived: volume / (delta/beta of the material)"}
+               "volume_beta": "fitted: the field's second output channel" if fitted_beta
+               else "derived: volume / (delta/beta of the material)"}
 
 
 def intensity_line_integrals(rec: Recording, how: str, material: str = "H2O",
@@ -369,6 +427,10 @@ def check_intensity_setup(rec: Recording, config) -> physics.RefractiveIndex:
     if rec.white is None:
         raise InputError(where, "/exchange/data_white", "missing, needed for quantity=intensity")
     phys = config.physics
+    if phys.beta == "fitted" and phys.intensity != "model":
+        raise InputError(where, "config physics.beta",
+                         f"'fitted' needs physics.intensity model (--intensity model), not "
+                         f"{phys.intensity!r}: retrieved line integrals carry one channel")
     if phys.intensity == "model" and config.method != "hexplane":
         raise InputError(where, "/exchange/data",
                          f"quantity 'intensity' is fitted through the propagation model by "

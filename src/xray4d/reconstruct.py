@@ -115,12 +115,24 @@ class HexPlaneReconstructor:
         measurement: optional differentiable map applied to the predicted line
             integrals before the data term; the recording then holds its output
             (e.g. flat/dark-corrected intensities, see ``xray4d.intensity``).
+        output_bounds: fit a field of ``len(output_bounds)`` output channels
+            sharing the planes, each bounded by its entry (e.g. the delta and beta
+            bounds of a two-channel refractive index); the measurement then gets
+            the line integrals of every channel, (B, O, V, H, W). The output's
+            ``volume`` is channel 0 and ``volume_beta`` channel 1. None: one
+            channel bounded by ``field.value_max`` (or its estimate).
+        output_init: initial value of each output channel as a fraction of its
+            bound (default ``field.init_value`` for all).
+        relative: the second output is the first times a bounded ratio
+            (``output_bounds[1]`` bounds the ratio; see :class:`HexPlaneField`).
     """
 
     def __init__(self, recording: Recording, config: ReconstructionConfig,
                  checkpoint_path: str | os.PathLike | None = None, progress: bool = True,
                  on_step: Callable[[int, float, float], None] | None = None,
-                 measurement: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+                 measurement: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 output_bounds: tuple[float, ...] | None = None,
+                 output_init: tuple[float, ...] | None = None, relative: bool = False) -> None:
         if recording.quantity != "line_integral" and measurement is None:
             raise ValueError(f"quantity {recording.quantity!r} is not supported yet by hexplane; "
                              "convert to line integrals first")
@@ -139,7 +151,14 @@ class HexPlaneReconstructor:
         t = recording.frames
         self.final_space = tuple(max(2, int(round(fc.space_scale * n))) for n in self.shape)
         self.final_time = max(2, int(round(fc.time_scale * t))) if t > 1 else 1
-        if fc.value_max:
+        self.output_bounds = None if output_bounds is None else tuple(map(float, output_bounds))
+        self.output_init = None if output_init is None else tuple(map(float, output_init))
+        self.relative = bool(relative)
+        if self.output_bounds is not None:
+            if len(self.output_bounds) not in (1, 2) or min(self.output_bounds) <= 0:
+                raise ValueError(f"output_bounds: one or two positive bounds, got {output_bounds}")
+            self.value_max, self.value_max_source = self.output_bounds[0], "output_bounds"
+        elif fc.value_max:
             self.value_max, self.value_max_source = float(fc.value_max), "config"
         else:
             # three or more distinct angles determine the value of an elliptical slice;
@@ -174,13 +193,40 @@ class HexPlaneReconstructor:
                                  {"params": fld.decoder_parameters(), "lr": tc.lr_decoder,
                                   "base_lr": tc.lr_decoder}])
 
+    @property
+    def outputs(self) -> int:
+        """Output channels of the field (1, or 2 for delta and beta)."""
+        return 1 if self.output_bounds is None else len(self.output_bounds)
+
     def make_field(self) -> HexPlaneField:
         fc = self.config.field
         space, tr = self.stages[0]
+        bounds = self.value_max if self.outputs == 1 else list(self.output_bounds)
+        init = fc.init_value if self.output_init is None else list(self.output_init)
         return HexPlaneField(channels=fc.channels, space_resolution=space, time_resolution=tr,
                              decoder=fc.decoder, mlp_hidden=fc.mlp_hidden, activation=fc.activation,
-                             value_max=self.value_max, init_value=fc.init_value,
-                             init_scale=fc.init_scale, seed=self.config.train.seed).to(self.device)
+                             value_max=bounds, init_value=init,
+                             init_scale=fc.init_scale, seed=self.config.train.seed,
+                             outputs=self.outputs, relative=self.relative).to(self.device)
+
+    def _project(self, projector: Projector, volume: torch.Tensor, frames: np.ndarray
+                 ) -> torch.Tensor:
+        """Line integrals of rendered frames: (B, V, H, W), or (B, O, V, H, W) with O outputs."""
+        if self.outputs == 1:
+            return projector.forward(volume, frames=frames)
+        b, o = volume.shape[:2]
+        out = projector.forward(volume.flatten(0, 1), frames=np.repeat(frames, o))
+        return out.unflatten(0, (b, o))
+
+    def _for_regularizers(self, volume: torch.Tensor) -> torch.Tensor:
+        """What the volume regularisers see: the volume, or each output channel over its bound
+        (times the first channel's bound, which the regularisers divide by)."""
+        if self.outputs == 1:
+            return volume
+        bounds = torch.as_tensor(self.output_bounds, dtype=volume.dtype, device=volume.device)
+        if self.relative:  # the second channel is at most the product of the bounds
+            bounds = torch.cumprod(bounds, 0)
+        return volume / (bounds / self.value_max).view(1, -1, 1, 1, 1)
 
     # ------------------------------------------------------------ checkpoints
     def _save_checkpoint(self, state: dict) -> None:
@@ -284,19 +330,23 @@ class HexPlaneReconstructor:
                 self.current_field = fld
                 opt = self._make_optimizer(fld)
                 self._reset_average(fld)
+            # linear warm-up over the first part of training (Adam's first steps are
+            # full-size whatever the gradient), then exponential decay to lr_final_ratio
+            warm = min(1.0, frac / tc.warmup_fraction) if tc.warmup_fraction else 1.0
             for group in opt.param_groups:
-                group["lr"] = group["base_lr"] * tc.lr_final_ratio ** frac
+                group["lr"] = group["base_lr"] * tc.lr_final_ratio ** frac * warm
             if cursor + batch > n_frames:
                 order, cursor = torch.randperm(n_frames, generator=gen), 0
             idx = order[cursor:cursor + batch]
             cursor += batch
             t0 = time.perf_counter()
             vol = fld.render_frames(times[idx.to(dev)], self.shape)
-            pred = self._measure(projector.forward(vol, frames=idx.numpy()))
+            pred = self._measure(self._project(projector, vol, idx.numpy()))
             data_loss = (pred - data[idx.to(dev)]).pow(2).mean() / scale ** 2
             loss = data_loss
+            reg_vol = self._for_regularizers(vol)
             for r in regs:
-                loss = loss + r(fld, vol)
+                loss = loss + r(fld, reg_vol)
             value = float(loss.detach())
             if not math.isfinite(value) or (losses and value > 1e6 * max(losses[0], 1e-12)):
                 bar.close()
@@ -336,18 +386,23 @@ class HexPlaneReconstructor:
         volume = self.render_all(fld, times)
         with torch.no_grad():
             predicted = np.concatenate([
-                self._measure(projector.forward(
-                    torch.as_tensor(volume[i:i + tc.render_chunk], device=dev),
-                    frames=np.arange(i, min(i + tc.render_chunk, n_frames)))).cpu().numpy()
+                self._measure(self._project(
+                    projector, torch.as_tensor(volume[i:i + tc.render_chunk], device=dev),
+                    np.arange(i, min(i + tc.render_chunk, n_frames)))).cpu().numpy()
                 for i in range(0, n_frames, tc.render_chunk)])
         wall = elapsed_now()
         cfg = self.config.to_dict()
         cfg["resolved"] = {"value_max": self.value_max, "value_max_source": self.value_max_source,
                            "stages": self.stages,
                            "iterations_run": it, "stopped_by": stopped_by}
-        recon = Reconstruction(volume=volume, time=np.asarray(rec.time, np.float64),
+        if self.outputs > 1:
+            cfg["resolved"]["output_bounds"] = list(self.output_bounds)
+        recon = Reconstruction(volume=np.ascontiguousarray(volume[:, 0]) if self.outputs > 1
+                               else volume, time=np.asarray(rec.time, np.float64),
                                method="hexplane", config=cfg, wall_seconds=wall,
-                               source=str(rec.path or ""))
+                               source=str(rec.path or ""),
+                               volume_beta=np.ascontiguousarray(volume[:, 1])
+                               if self.outputs > 1 else None)
         return FitResult(recon, fld, losses, loss_times, it, stopped_by, predicted)
 
     # ------------------------------------------------------------ weight averaging
@@ -389,7 +444,8 @@ class HexPlaneReconstructor:
 
     @torch.no_grad()
     def render_all(self, fld: HexPlaneField, times: torch.Tensor) -> np.ndarray:
-        """Render every frame on the voxel grid, in chunks: (T, Z, Y, X) float32."""
+        """Render every frame on the voxel grid, in chunks: (T, Z, Y, X) float32
+        ((T, O, Z, Y, X) with O > 1 output channels)."""
         chunk = self.config.train.render_chunk
         parts = [fld.render_frames(times[i:i + chunk], self.shape).float().cpu().numpy()
                  for i in range(0, times.shape[0], chunk)]

@@ -33,6 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--material", metavar="FORMULA",
                    help="intensity recordings: the sample's material (default H2O; density in "
                         "the config's physics.density_g_cm3)")
+    p.add_argument("--beta", choices=("material", "fitted"),
+                   help="intensity recordings: beta from delta by the material's delta/beta "
+                        "(default), or fitted as the field's second channel (--intensity model)")
     p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt of a killed run")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument("--no-preview", action="store_true", help="skip the preview folder")
@@ -72,8 +75,8 @@ def build_config(args: argparse.Namespace):
         field["value_max"] = args.value_max
     # the conventional methods (fbp, sirt, cgls) count their iterations in their own section
     conventional = {"iterations": args.iterations} if args.iterations is not None else {}
-    physics = {k: v for k, v in (("intensity", args.intensity), ("material", args.material))
-               if v is not None}
+    physics = {k: v for k, v in (("intensity", args.intensity), ("material", args.material),
+                                 ("beta", args.beta)) if v is not None}
     for key, val in (("train", train), ("field", field), ("conventional", conventional),
                      ("physics", physics)):
         if val:

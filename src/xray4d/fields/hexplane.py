@@ -58,16 +58,35 @@ class HexPlaneField(Field):
             TensoRF-style) or ``mlp`` (a tiny MLP on the concatenated products).
         mlp_hidden: hidden width of the MLP decoder.
         activation: ``sigmoid`` (bounded by ``value_max``) or ``softplus``.
-        value_max: upper bound of the output for the sigmoid activation.
-        init_value: initial output value everywhere (as fraction of value_max).
+        value_max: upper bound of the output for the sigmoid activation; one per
+            output channel (a sequence) when ``outputs`` > 1.
+        init_value: initial output value everywhere (as fraction of value_max);
+            one per output channel (a sequence) when ``outputs`` > 1.
         seed: seed of the initialisation.
+        outputs: output channels sharing the planes, e.g. 2 for (delta, beta): the
+            decoder regresses each from the same features. With one output the
+            values are (N,) and (B, Z, Y, X); with more, (N, O) and (B, O, Z, Y, X).
+        relative: with two outputs, the second is the first times its own bounded
+            value, e.g. beta = delta * (beta/delta): ``value_max[1]`` then bounds the
+            ratio, and the second channel is zero wherever the first is.
     """
 
     def __init__(self, channels: int = 16, space_resolution: tuple[int, int, int] = (32, 32, 32),
                  time_resolution: int = 16, decoder: str = "linear", mlp_hidden: int = 64,
                  activation: str = "sigmoid", value_max: float = 1.0, init_value: float = 0.02,
-                 init_scale: float = 0.1, seed: int = 0) -> None:
+                 init_scale: float = 0.1, seed: int = 0, outputs: int = 1,
+                 relative: bool = False) -> None:
         super().__init__()
+        bounds = [float(v) for v in (value_max if isinstance(value_max, (list, tuple))
+                                     else [value_max] * outputs)]
+        inits = [float(v) for v in (init_value if isinstance(init_value, (list, tuple))
+                                    else [init_value] * outputs)]
+        if outputs < 1 or len(bounds) != outputs or len(inits) != outputs:
+            raise ValueError(f"need one value_max and init_value per output channel ({outputs}), "
+                             f"got {value_max!r}, {init_value!r}")
+        if relative and outputs != 2:
+            raise ValueError("relative needs two outputs")
+        self.relative = bool(relative)
         if decoder not in ("linear", "mlp"):
             raise ValueError(f"decoder must be 'linear' or 'mlp', got {decoder!r}")
         if activation not in ("sigmoid", "softplus"):
@@ -75,7 +94,10 @@ class HexPlaneField(Field):
         self.channels = channels
         self.decoder_kind = decoder
         self.activation = activation
-        self.value_max = float(value_max)
+        self.outputs = int(outputs)
+        #: the sigmoid's bound per output channel
+        self.value_max = bounds[0] if outputs == 1 else tuple(bounds)
+        self.register_buffer("value_bounds", torch.tensor(bounds))
         gen = torch.Generator().manual_seed(seed)
         rz, ry, rx = space_resolution
         res = {"x": rx, "y": ry, "z": rz, "t": time_resolution}
@@ -87,21 +109,21 @@ class HexPlaneField(Field):
         for a in ("x", "y", "z"):
             # time plane 'at' stored as (C, R_t, R_a); ones: the field starts static
             self.planes[a + "t"] = nn.Parameter(torch.ones(channels, res["t"], res[a]))
-        p = init_value
-        bias0 = math.log(p / (1 - p)) if activation == "sigmoid" else math.log(math.expm1(p * value_max))
+        bias0 = torch.tensor([math.log(p / (1 - p)) if activation == "sigmoid"
+                              else math.log(math.expm1(p * v)) for p, v in zip(inits, bounds)])
         if decoder == "linear":
-            self.weight = nn.Parameter(0.01 * torch.randn(3, channels, generator=gen))
-            self.bias = nn.Parameter(torch.tensor(bias0))
+            self.weight = nn.Parameter(0.01 * torch.randn(outputs, 3, channels, generator=gen))
+            self.bias = nn.Parameter(bias0)
         else:
             self.mlp = nn.Sequential(nn.Linear(3 * channels, mlp_hidden), nn.ReLU(),
-                                     nn.Linear(mlp_hidden, 1))
+                                     nn.Linear(mlp_hidden, outputs))
             with torch.no_grad():
                 for layer in (self.mlp[0], self.mlp[2]):
                     bound = 1 / math.sqrt(layer.in_features)
                     layer.weight.uniform_(-bound, bound, generator=gen)
                     layer.bias.zero_()
                 self.mlp[2].weight.mul_(0.1)
-                self.mlp[2].bias.fill_(bias0)
+                self.mlp[2].bias.copy_(bias0)
 
     # ------------------------------------------------------------ resolution
     @property
@@ -123,10 +145,18 @@ class HexPlaneField(Field):
             self.planes[name] = nn.Parameter(new.contiguous())
 
     # ------------------------------------------------------------ decoding
-    def _activate(self, raw: torch.Tensor) -> torch.Tensor:
-        if self.activation == "sigmoid":
-            return torch.sigmoid(raw) * self.value_max
-        return F.softplus(raw)
+    def _activate(self, raw: torch.Tensor, channel_dim: int) -> torch.Tensor:
+        """Bounded output of the raw decoder values, output channels along ``channel_dim``."""
+        if self.activation != "sigmoid":
+            out = F.softplus(raw)
+        else:
+            shape = [1] * raw.dim()
+            shape[channel_dim] = self.outputs
+            out = torch.sigmoid(raw) * self.value_bounds.to(raw.dtype).view(shape)
+        if self.relative:
+            first, ratio = out.unbind(channel_dim)
+            out = torch.stack([first, first * ratio], dim=channel_dim)
+        return out
 
     def plane_parameters(self) -> list[nn.Parameter]:
         return list(self.planes.values())
@@ -153,10 +183,11 @@ class HexPlaneField(Field):
     def forward(self, points: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
         feats = self.features(points, times)
         if self.decoder_kind == "linear":
-            raw = (feats * self.weight).sum(dim=(1, 2)) + self.bias
+            raw = torch.einsum("nkc,okc->no", feats, self.weight) + self.bias
         else:
-            raw = self.mlp(feats.reshape(feats.shape[0], -1)).squeeze(-1)
-        return self._activate(raw)
+            raw = self.mlp(feats.reshape(feats.shape[0], -1))
+        out = self._activate(raw, 1)
+        return out.squeeze(1) if self.outputs == 1 else out
 
     # ------------------------------------------------------------ dense path
     def _plane_on_grid(self, name: str, mats: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -177,26 +208,38 @@ class HexPlaneField(Field):
         # g['zt']: (C, B, Z); g['yt']: (C, B, Y); g['xt']: (C, B, X)
         b = times.shape[0]
         if self.decoder_kind == "linear":
-            # all three pair terms land in one contiguous (B*Z, Y, X) buffer: one matmul for
-            # xy*zt, then two batched matmuls over (frame, slice) accumulated in place
-            w = self.weight
-            c = self.channels
-            zt = (g["zt"] * w[0][:, None, None]).permute(1, 2, 0).reshape(b * z, c)
-            raw = torch.addmm(self.bias.expand(b * z, y * x), zt, g["xy"].reshape(c, y * x))
-            raw = raw.view(b * z, y, x)
-            yt = (g["yt"] * w[1][:, None, None]).permute(1, 2, 0)            # (B, Y, C)
-            left = yt[:, None].expand(b, z, y, c).reshape(b * z, y, c)
-            right = g["xz"].permute(1, 0, 2)[None].expand(b, z, c, x).reshape(b * z, c, x)
-            raw = torch.baddbmm(raw, left, right)
-            yz = (g["yz"] * w[2][:, None, None]).permute(1, 2, 0)            # (Z, Y, C)
-            left = yz[None].expand(b, z, y, c).reshape(b * z, y, c)
-            right = g["xt"].permute(1, 0, 2)[:, None].expand(b, z, c, x).reshape(b * z, c, x)
-            raw = torch.baddbmm(raw, left, right)
-            return self._activate(raw.view(b, z, y, x))
+            per_output = [self._linear_frames(g, self.weight[o], self.bias[o], b, shape)
+                          for o in range(self.outputs)]
+            raw = per_output[0].unsqueeze(1) if self.outputs == 1 else \
+                torch.stack(per_output, dim=1)                              # (B, O, Z, Y, X)
+            out = self._activate(raw, 1)
+            return out[:, 0] if self.outputs == 1 else out
         c = self.channels
         f1 = g["zt"].permute(1, 2, 0)[:, :, None, None, :] * g["xy"].permute(1, 2, 0)[None, None]
         f2 = g["yt"].permute(1, 2, 0)[:, None, :, None, :] * g["xz"].permute(1, 2, 0)[None, :, None]
         f3 = g["xt"].permute(1, 2, 0)[:, None, None, :, :] * g["yz"].permute(1, 2, 0)[None, :, :, None]
         feats = torch.cat([f1.expand(b, z, y, x, c), f2.expand(b, z, y, x, c),
                            f3.expand(b, z, y, x, c)], dim=-1)
-        return self._activate(self.mlp(feats).squeeze(-1))
+        out = self._activate(self.mlp(feats), -1)                          # (B, Z, Y, X, O)
+        return out[..., 0] if self.outputs == 1 else out.permute(0, 4, 1, 2, 3)
+
+    def _linear_frames(self, g: dict[str, torch.Tensor], w: torch.Tensor, bias: torch.Tensor,
+                       b: int, shape: tuple[int, int, int]) -> torch.Tensor:
+        """Raw values (B, Z, Y, X) of one output of the linear decoder from the resampled planes.
+
+        All three pair terms land in one contiguous (B*Z, Y, X) buffer: one matmul
+        for xy*zt, then two batched matmuls over (frame, slice) accumulated in place.
+        """
+        z, y, x = shape
+        c = self.channels
+        zt = (g["zt"] * w[0][:, None, None]).permute(1, 2, 0).reshape(b * z, c)
+        raw = torch.addmm(bias.expand(b * z, y * x), zt, g["xy"].reshape(c, y * x))
+        raw = raw.view(b * z, y, x)
+        yt = (g["yt"] * w[1][:, None, None]).permute(1, 2, 0)            # (B, Y, C)
+        left = yt[:, None].expand(b, z, y, c).reshape(b * z, y, c)
+        right = g["xz"].permute(1, 0, 2)[None].expand(b, z, c, x).reshape(b * z, c, x)
+        raw = torch.baddbmm(raw, left, right)
+        yz = (g["yz"] * w[2][:, None, None]).permute(1, 2, 0)            # (Z, Y, C)
+        left = yz[None].expand(b, z, y, c).reshape(b * z, y, c)
+        right = g["xt"].permute(1, 0, 2)[:, None].expand(b, z, c, x).reshape(b * z, c, x)
+        return torch.baddbmm(raw, left, right).view(b, z, y, x)
