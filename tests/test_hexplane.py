@@ -127,6 +127,8 @@ def test_two_output_field_dense_equals_points_and_respects_bounds(decoder: str,
     pts = _voxel_points(*shape)
     points = torch.stack([f(pts, t.expand(pts.shape[0])).T.reshape(2, *shape) for t in times])
     torch.testing.assert_close(dense, points, rtol=1e-10, atol=1e-12)
+    generic = super(HexPlaneField, f).render_frames(times, shape)   # the base class's renderer
+    torch.testing.assert_close(dense, generic, rtol=1e-10, atol=1e-12)
     first, second = dense.detach().unbind(1)
     assert 0 <= float(first.min()) and float(first.max()) <= bounds[0]
     if relative:
