@@ -223,3 +223,18 @@ def test_demo_writes_report(tmp_path: Path) -> None:
         assert (out / name).stat().st_size > 0, name
     text = (out / "report.md").read_text()
     assert "PSNR" in text and "IoU" in text and "reconstruction_preview/slices.png" in text
+
+
+def test_learning_rate_warms_up_at_the_start_and_after_each_upsampling() -> None:
+    """Exponential decay to lr_final_ratio, times a linear ramp over warmup_fraction after
+    each stage start (values computed by hand)."""
+    from xray4d.reconstruct import learning_rate_factor
+
+    assert learning_rate_factor(0.0, 0.0, 0.1) == 1.0                    # no warm-up
+    assert learning_rate_factor(1.0, 0.25, 0.1) == pytest.approx(0.1)
+    assert learning_rate_factor(0.5, 0.25, 0.1) == pytest.approx(0.1 ** 0.5)
+    assert learning_rate_factor(0.0, 0.0, 0.1, 0.03) == 0.0             # the first step is still
+    assert learning_rate_factor(0.015, 0.0, 0.1, 0.03) == pytest.approx(0.5 * 0.1 ** 0.015)
+    assert learning_rate_factor(0.1, 0.1, 0.1, 0.03) == 0.0             # upsampled: afresh
+    assert learning_rate_factor(0.12, 0.1, 0.1, 0.03) == pytest.approx(2 / 3 * 0.1 ** 0.12)
+    assert learning_rate_factor(0.2, 0.1, 0.1, 0.03) == pytest.approx(0.1 ** 0.2)

@@ -66,7 +66,8 @@ class TrainConfig:
     lr_decoder: float = 0.02
     #: learning rates decay exponentially to this fraction by the end
     lr_final_ratio: float = 0.1
-    #: learning rates rise linearly from zero over this fraction of training (0: none)
+    #: learning rates rise linearly from zero over this fraction of training, at the start
+    #: and again after each upsampling (the optimiser starts afresh then); 0: none
     warmup_fraction: float = 0.0
     #: exponential moving average of the field's weights (0 switches it off); the output is
     #: rendered from the average, which smooths out the noise of frame-batch gradients
@@ -175,11 +176,12 @@ class PhysicsConfig:
     #: that of line integrals with 1 % noise (measured on the droplet benchmark:
     #: 30 gives 39.5 dB at 3000 iterations, 1 gives 36.3 dB at 2000)
     regularizer_gain: float = 30.0
-    #: ``intensity: model`` warms the learning rates up over this fraction of training
-    #: unless ``train.warmup_fraction`` is set: at full rate from the start, Adam's
-    #: full-size first steps drove the field into the sigmoid's flat floor (an empty
-    #: volume that never recovers) in some fits, e.g. KI solution droplets
-    warmup_fraction: float = 0.1
+    #: ``intensity: model`` warms the learning rates up over this fraction of training,
+    #: at the start and after each upsampling, unless ``train.warmup_fraction`` is set:
+    #: at full rate, a fresh Adam's full-size first steps drove the field into the
+    #: sigmoid's flat floor (an empty volume that never recovers) in some fits (the
+    #: droplets with noise seed 2, right after the first upsampling; KI droplets)
+    warmup_fraction: float = 0.03
     #: ``material``: beta = delta / (delta/beta of the material) (one material; best posed);
     #: ``fitted``: the field's second output channel is beta / delta, fitted per voxel
     #: (samples of several materials; ``intensity: model`` only), started at the material's

@@ -40,6 +40,21 @@ def normalised_times(time_s: np.ndarray) -> np.ndarray:
     return 2 * (t - t[0]) / (t[-1] - t[0]) - 1
 
 
+def learning_rate_factor(progress: float, stage_start: float, final_ratio: float,
+                         warmup_fraction: float = 0.0) -> float:
+    """The learning rate's factor at a point of training (fractions of the whole run).
+
+    Exponential decay from 1 to ``final_ratio`` over the run, times a linear
+    warm-up from 0 over ``warmup_fraction`` after the start of the current stage
+    (``stage_start``: 0, or the mark of the last upsampling, where the optimiser
+    starts afresh and a fresh Adam's first steps are full-size whatever the gradient).
+    """
+    warm = 1.0
+    if warmup_fraction:
+        warm = min(1.0, max(progress - stage_start, 0.0) / warmup_fraction)
+    return final_ratio ** progress * warm
+
+
 def estimate_value_max(projections: np.ndarray, margin: float = 1.02) -> float:
     """Estimate the value inside a homogeneous object (e.g. a liquid) from its projections.
 
@@ -330,11 +345,10 @@ class HexPlaneReconstructor:
                 self.current_field = fld
                 opt = self._make_optimizer(fld)
                 self._reset_average(fld)
-            # linear warm-up over the first part of training (Adam's first steps are
-            # full-size whatever the gradient), then exponential decay to lr_final_ratio
-            warm = min(1.0, frac / tc.warmup_fraction) if tc.warmup_fraction else 1.0
+            factor = learning_rate_factor(frac, fc.upsample_at[stage - 1] if stage else 0.0,
+                                          tc.lr_final_ratio, tc.warmup_fraction)
             for group in opt.param_groups:
-                group["lr"] = group["base_lr"] * tc.lr_final_ratio ** frac * warm
+                group["lr"] = group["base_lr"] * factor
             if cursor + batch > n_frames:
                 order, cursor = torch.randperm(n_frames, generator=gen), 0
             idx = order[cursor:cursor + batch]
