@@ -496,8 +496,9 @@ def test_fitted_beta_recovers_the_absorption_of_a_salt_solution(tmp_path) -> Non
 
 
 def test_fitted_beta_needs_the_propagation_model(noisy_intensity_file, tmp_path, capsys) -> None:
-    """--beta fitted with Paganin preprocessing (one channel of line integrals) is refused
-    in one line naming the option, exit 2, nothing written."""
+    """--beta fitted with Paganin preprocessing (one channel of line integrals), and a
+    beta/delta bound below the material's, are refused in one line naming the option,
+    exit 2, nothing written."""
     from xray4d.cli import main
 
     out = tmp_path / "out.h5"
@@ -505,4 +506,11 @@ def test_fitted_beta_needs_the_propagation_model(noisy_intensity_file, tmp_path,
                  "--intensity", "paganin", "--beta", "fitted"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "physics.beta" in err[0] and "--intensity model" in err[0]
+    assert not out.exists()
+    cfg = tmp_path / "low.yaml"
+    cfg.write_text("physics: {beta: fitted, beta_over_delta_max: 1.0e-4}\n")  # water: 1.07e-3
+    assert main(["reconstruct", str(noisy_intensity_file), "--out", str(out), "--quiet",
+                 "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "physics.beta_over_delta_max" in err[0] and "H2O" in err[0]
     assert not out.exists()

@@ -274,8 +274,9 @@ def reconstruct_intensity(rec: Recording, config, *, material: str | None = None
     ``config.physics``. Every regulariser weight is multiplied by
     ``physics.regularizer_gain``, and the learning rates warm up over
     ``physics.warmup_fraction`` of training unless ``train.warmup_fraction`` is
-    set (the saved config shows what was used). The bound of the field (``field.value_max``), unless set
-    in ``config``, is 1.02 times the delta of the material (the physics prior of
+    set (the saved config shows what was used). The bound of the field
+    (``field.value_max``), unless set in ``config``, is 1.02 times the delta of
+    the material (the physics prior of
     a single known liquid; Paganin-based estimates are noise-limited for weak
     absorbers). The model propagates on a grid ``oversample`` times finer than
     the detector.
@@ -415,7 +416,8 @@ def check_intensity_setup(rec: Recording, config) -> physics.RefractiveIndex:
     Raises:
         xray4d.io.InputError: one line naming the file and what is missing or
             incompatible: an optics attribute, the flat fields, method ``hexplane``
-            for ``physics.intensity=model``, or a material xraydb does not know.
+            for ``physics.intensity=model``, ``physics.beta: fitted`` without it, a
+            material xraydb does not know, or a beta/delta bound below the material's.
     """
     from .io import InputError
 
@@ -437,11 +439,17 @@ def check_intensity_setup(rec: Recording, config) -> physics.RefractiveIndex:
                          f"method hexplane only, not {config.method!r}; use --intensity paganin "
                          "or log (config physics.intensity) for other methods")
     try:
-        return physics.refractive_index(phys.material, phys.density_g_cm3,
-                                        float(rec.attrs["energy_keV"]))
+        index = physics.refractive_index(phys.material, phys.density_g_cm3,
+                                         float(rec.attrs["energy_keV"]))
     except ValueError as exc:
         raise InputError(where, "config physics.material",
                          str(exc).splitlines()[0].rstrip(":")) from None
+    q = phys.beta_over_delta_max
+    if phys.beta == "fitted" and q is not None and q <= 1 / index.delta_over_beta:
+        raise InputError(where, "config physics.beta_over_delta_max",
+                         f"{q:g} is not above the beta/delta of {phys.material} "
+                         f"({1 / index.delta_over_beta:.4g}), where the fit starts")
+    return index
 
 
 def reconstruct_intensity_recording(rec: Recording, config, checkpoint_path=None,

@@ -411,6 +411,8 @@ class HexPlaneReconstructor:
                            "iterations_run": it, "stopped_by": stopped_by}
         if self.outputs > 1:
             cfg["resolved"]["output_bounds"] = list(self.output_bounds)
+            cfg["resolved"]["second_output"] = ("ratio to the first" if self.relative
+                                                else "independent")
         recon = Reconstruction(volume=np.ascontiguousarray(volume[:, 0]) if self.outputs > 1
                                else volume, time=np.asarray(rec.time, np.float64),
                                method="hexplane", config=cfg, wall_seconds=wall,
