@@ -9,10 +9,10 @@ from xray4d.fields import HexPlaneField
 from xray4d.fields.hexplane import interpolation_matrix
 
 
-def _random_field(decoder: str) -> HexPlaneField:
+def _random_field(decoder: str, value_max: float = 1.0) -> HexPlaneField:
     torch.manual_seed(1)
     f = HexPlaneField(channels=4, space_resolution=(5, 6, 7), time_resolution=3, decoder=decoder,
-                      init_scale=0.5).double()
+                      init_scale=0.5, value_max=value_max).double()
     with torch.no_grad():
         for p in f.planes.values():
             p.add_(0.3 * torch.randn_like(p))
@@ -55,13 +55,14 @@ def test_interpolation_matrix_matches_grid_sample() -> None:
 
 
 def test_output_is_non_negative_and_bounded() -> None:
-    f = _random_field("linear")
-    f.value_max = 2.5
+    f = _random_field("linear", value_max=2.5)
+    assert f.value_max == 2.5
     with torch.no_grad():
         f.bias.fill_(30.0)
     v = f.render_frames(torch.tensor([0.0], dtype=torch.float64), (4, 5, 6))
     v = v.detach()
     assert float(v.min()) >= 0 and float(v.max()) <= 2.5 + 1e-12
+    assert float(v.max()) > 1.0          # the bound given, not the default 1
 
 
 def test_upsampling_keeps_the_field_where_it_is_linear() -> None:

@@ -96,7 +96,6 @@ class HexPlaneField(Field):
         self.activation = activation
         self.outputs = int(outputs)
         #: the sigmoid's bound per output channel
-        self.value_max = bounds[0] if outputs == 1 else tuple(bounds)
         self.register_buffer("value_bounds", torch.tensor(bounds))
         gen = torch.Generator().manual_seed(seed)
         rz, ry, rx = space_resolution
@@ -124,6 +123,12 @@ class HexPlaneField(Field):
                     layer.bias.zero_()
                 self.mlp[2].weight.mul_(0.1)
                 self.mlp[2].bias.copy_(bias0)
+
+    @property
+    def value_max(self) -> float | tuple[float, ...]:
+        """The sigmoid's bound: a number with one output, one per output channel otherwise."""
+        bounds = tuple(float(v) for v in self.value_bounds)
+        return bounds[0] if self.outputs == 1 else bounds
 
     # ------------------------------------------------------------ resolution
     @property
