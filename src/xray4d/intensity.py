@@ -32,7 +32,8 @@ from .io import Recording
 
 __all__ = ["OpticsSetup", "optics_of", "transmission", "to_line_integrals", "IntensityModel",
            "reconstruct_intensity", "reconstruct_intensity_recording", "intensity_line_integrals",
-           "check_intensity_setup", "LINE_INTEGRAL_METHODS", "DELTA_ATTRS"]
+           "check_intensity_setup", "beta_over_delta_range", "LINE_INTEGRAL_METHODS",
+           "DELTA_ATTRS"]
 
 LINE_INTEGRAL_METHODS = ("paganin", "attenuation")
 
@@ -333,11 +334,7 @@ def reconstruct_intensity(rec: Recording, config, *, material: str | None = None
         config = config.updated({"train": {"warmup_fraction": phys.warmup_fraction}})
     bounds = init = None
     if fitted_beta:  # second channel: beta / delta, started at the material's
-        ratio = 1.0 / index.delta_over_beta
-        ratio_max = float(phys.beta_over_delta_max or 4 * ratio)
-        if ratio >= ratio_max:
-            raise ValueError(f"physics.beta_over_delta_max: {ratio_max:g} is not above the "
-                             f"material's beta/delta {ratio:.4g}")
+        ratio, ratio_max = beta_over_delta_range(index, phys.beta_over_delta_max)
         bounds = (float(config.field.value_max), ratio_max)
         init = (config.field.init_value, ratio / ratio_max)
     if fine_render:
@@ -360,6 +357,18 @@ def reconstruct_intensity(rec: Recording, config, *, material: str | None = None
     _label_delta(result, index, fitted_beta=fitted_beta)
     result.measured = target.projections
     return result
+
+
+def beta_over_delta_range(index: physics.RefractiveIndex, limit: float | None
+                          ) -> tuple[float, float]:
+    """Start and bound of a fitted beta/delta: the material's ratio, and ``limit`` (default
+    4 times it); ValueError (one line) when the bound is not above the start."""
+    ratio = 1.0 / index.delta_over_beta
+    ratio_max = float(limit or 4 * ratio)
+    if ratio >= ratio_max:
+        raise ValueError(f"{ratio_max:g} is not above the beta/delta of {index.formula} "
+                         f"({ratio:.4g}), where the fit starts")
+    return ratio, ratio_max
 
 
 def _voxel_mean(volume: np.ndarray, m: int) -> np.ndarray:
@@ -444,11 +453,11 @@ def check_intensity_setup(rec: Recording, config) -> physics.RefractiveIndex:
     except ValueError as exc:
         raise InputError(where, "config physics.material",
                          str(exc).splitlines()[0].rstrip(":")) from None
-    q = phys.beta_over_delta_max
-    if phys.beta == "fitted" and q is not None and q <= 1 / index.delta_over_beta:
-        raise InputError(where, "config physics.beta_over_delta_max",
-                         f"{q:g} is not above the beta/delta of {phys.material} "
-                         f"({1 / index.delta_over_beta:.4g}), where the fit starts")
+    if phys.beta == "fitted":
+        try:
+            beta_over_delta_range(index, phys.beta_over_delta_max)
+        except ValueError as exc:
+            raise InputError(where, "config physics.beta_over_delta_max", str(exc)) from None
     return index
 
 
