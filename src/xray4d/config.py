@@ -53,6 +53,12 @@ class RegularizerConfig:
     volume_tv: float = 0.0
 
 
+def _check_fraction(name: str, value: Any) -> None:
+    """ValueError (one line) unless ``value`` is a number in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError(f"{name}: must be in [0, 1), got {value!r}")
+
+
 @dataclass
 class TrainConfig:
     """Optimisation schedule."""
@@ -80,11 +86,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         """ValueError (one line) for an option out of range."""
-        if isinstance(self.warmup_fraction, bool) or not isinstance(self.warmup_fraction,
-                                                                    (int, float)) \
-                or not 0 <= self.warmup_fraction < 1:
-            raise ValueError(f"train.warmup_fraction: must be in [0, 1), got "
-                             f"{self.warmup_fraction!r}")
+        _check_fraction("train.warmup_fraction", self.warmup_fraction)
         if not isinstance(self.ema_decay, (int, float)) or not 0 <= self.ema_decay < 1:
             raise ValueError(f"train.ema_decay: must be in [0, 1), got {self.ema_decay!r}")
 
@@ -197,7 +199,7 @@ class PhysicsConfig:
                              f"{', '.join(INTENSITY_PATHS)}")
         if not isinstance(self.material, str) or not self.material:
             raise ValueError(f"physics.material: must be a chemical formula, got {self.material!r}")
-        for key in ("density_g_cm3", "psf_sigma_px", "regularizer_gain", "warmup_fraction"):
+        for key in ("density_g_cm3", "psf_sigma_px", "regularizer_gain"):
             v = getattr(self, key)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
                     or v < 0 or (v == 0 and key == "density_g_cm3"):
@@ -208,9 +210,7 @@ class PhysicsConfig:
             raise ValueError(f"physics.oversample: must be an integer in 1..8, got {self.oversample!r}")
         if not isinstance(self.fine_render, bool):
             raise ValueError(f"physics.fine_render: must be true or false, got {self.fine_render!r}")
-        if not self.warmup_fraction < 1:
-            raise ValueError(f"physics.warmup_fraction: must be in [0, 1), got "
-                             f"{self.warmup_fraction!r}")
+        _check_fraction("physics.warmup_fraction", self.warmup_fraction)
         if self.beta not in BETA_SOURCES:
             raise ValueError(f"physics.beta: unknown {self.beta!r}; choose one of "
                              f"{', '.join(BETA_SOURCES)}")
