@@ -178,6 +178,26 @@ def test_field_part_counts_the_real_parameters() -> None:
     assert part == pytest.approx(4 * 4 * n_params, rel=0.01)
 
 
+def measured_rise(recording: Path, out: Path, preset: str, overrides: dict) -> int:
+    """Bytes the peak resident memory of a fresh process rises by while it runs
+    ``reconstruct_file`` (no previews), over its memory once xray4d is imported."""
+    script = textwrap.dedent(f"""
+        import json, torch
+        from xray4d.api import reconstruct_file, resolve_config
+        def status(key):
+            return next(int(l.split()[1]) * 1024 for l in open("/proc/self/status")
+                        if l.startswith(key))
+        cfg = resolve_config({preset!r}, {overrides!r})
+        base = status("VmRSS")
+        reconstruct_file({str(recording)!r}, {str(out)!r}, cfg, progress=False, previews=False)
+        print(json.dumps({{"rise": status("VmHWM") - base}}))
+    """)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                       env=ENV)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.strip().splitlines()[-1])["rise"]
+
+
 def test_estimate_follows_measured_peak_memory(tmp_path: Path) -> None:
     """A real 64^3 x 12-frame run in a fresh process: the rise of its peak resident memory
     over the imported baseline is within [0.7, 2] x of the estimate."""
@@ -189,22 +209,8 @@ def test_estimate_follows_measured_peak_memory(tmp_path: Path) -> None:
                     Geometry.from_angles([0.0, 23.8], t, n, n))
     path = tmp_path / "rec.h5"
     save_recording(rec, path)
-    script = textwrap.dedent(f"""
-        import json, torch
-        from xray4d.api import reconstruct_file, resolve_config
-        def status(key):
-            return next(int(l.split()[1]) * 1024 for l in open("/proc/self/status")
-                        if l.startswith(key))
-        cfg = resolve_config("default", {{"train": {{"iterations": 6, "time_budget_s": None}}}})
-        base = status("VmRSS")
-        reconstruct_file({str(path)!r}, {str(tmp_path / "out.h5")!r}, cfg, progress=False,
-                         previews=False)
-        print(json.dumps({{"rise": status("VmHWM") - base}}))
-    """)
-    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                       env=ENV)
-    assert r.returncode == 0, r.stderr
-    rise = json.loads(r.stdout.strip().splitlines()[-1])["rise"]
+    rise = measured_rise(path, tmp_path / "out.h5", "default",
+                         {"train": {"iterations": 6, "time_budget_s": None}})
     est = estimate_reconstruction(t, 2, n, n, resolve_config("default")).total
     print(f"estimate {est / 1e6:.0f} MB, measured rise {rise / 1e6:.0f} MB, ratio {est / rise:.2f}")
     assert 0.7 * rise <= est <= 2.0 * rise, (est, rise)
@@ -225,22 +231,7 @@ def test_estimate_follows_measured_peak_memory_of_an_intensity_fit(tmp_path: Pat
     path = tmp_path / "int.h5"
     save_recording(simulate_droplets_intensity(size=n, frames=t, fluence=1e4), path)
     overrides = {"train": {"iterations": 4, "time_budget_s": None}, "physics": {"beta": beta}}
-    script = textwrap.dedent(f"""
-        import json, torch
-        from xray4d.api import reconstruct_file, resolve_config
-        def status(key):
-            return next(int(l.split()[1]) * 1024 for l in open("/proc/self/status")
-                        if l.startswith(key))
-        cfg = resolve_config("fast", {overrides!r})
-        base = status("VmRSS")
-        reconstruct_file({str(path)!r}, {str(tmp_path / "out.h5")!r}, cfg, progress=False,
-                         previews=False)
-        print(json.dumps({{"rise": status("VmHWM") - base}}))
-    """)
-    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                       env=ENV)
-    assert r.returncode == 0, r.stderr
-    rise = json.loads(r.stdout.strip().splitlines()[-1])["rise"]
+    rise = measured_rise(path, tmp_path / "out.h5", "fast", overrides)
     cfg = resolve_config("fast", overrides)
     est = estimate_reconstruction(t, 2, n, n, cfg, intensity=True).total
     print(f"estimate {est / 1e6:.0f} MB, measured rise {rise / 1e6:.0f} MB, ratio {est / rise:.2f}")
