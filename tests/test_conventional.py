@@ -327,16 +327,27 @@ def test_astra_fbp_agrees_with_ours_at_many_angles(many_angles_8rows, window, cu
         assert psnr(theirs, truth) >= 30.0
 
 
+#: four uneven view angles (degrees) of the ASTRA comparisons
+UNEVEN_4 = np.array([0.0, 23.8, 67.5, 112.5])
+
+
+def projected_phantom(angles: np.ndarray):
+    """The 48-wide, 4-row ellipsoid phantom, its projector at ``angles`` and its projections."""
+    truth = ellipsoid_phantom(48, 4)
+    proj = Projector(Geometry.from_angles(angles, 1, 4, 48))
+    with torch.no_grad():
+        data = proj.forward(torch.as_tensor(truth)[None])
+    return truth, proj, data
+
+
 def test_astra_fbp_weights_views_evenly() -> None:
     """On uneven angles ASTRA weights every view by pi / V (ours by its share of 180 deg):
     ASTRA equals our filtered adjoint with weights pi / V (measured 2e-5), not our FBP (0.15)."""
     pytest.importorskip("astra")
     from xray4d.astra_methods import astra_fbp
-    truth = ellipsoid_phantom(48, 4)
-    angles = np.array([0.0, 23.8, 67.5, 112.5])
-    proj = Projector(Geometry.from_angles(angles, 1, 4, 48))
+    angles = UNEVEN_4
+    truth, proj, data = projected_phantom(angles)
     with torch.no_grad():
-        data = proj.forward(torch.as_tensor(truth)[None])
         even = proj.adjoint(ramp_filter(data, "ram-lak") * (np.pi / 4))[0].numpy()
         ours = fbp(data, proj, "ram-lak")[0].numpy()
     theirs = astra_fbp(data.numpy(), angles, "ram-lak")[0]
@@ -351,12 +362,9 @@ def test_astra_sirt_matches_ours_at_equal_iterations(views: int, nonnegative: bo
     float32); limits 0.05 dB and 1e-3."""
     pytest.importorskip("astra")
     from xray4d.astra_methods import astra_sirt
-    truth = ellipsoid_phantom(48, 4)
-    angles = np.linspace(0, 180, views, endpoint=False) if views > 4 else \
-        np.array([0.0, 23.8, 67.5, 112.5])
-    proj = Projector(Geometry.from_angles(angles, 1, 4, 48))
+    angles = np.linspace(0, 180, views, endpoint=False) if views > 4 else UNEVEN_4
+    truth, proj, data = projected_phantom(angles)
     with torch.no_grad():
-        data = proj.forward(torch.as_tensor(truth)[None])
         ours = sirt(data, proj, 40, nonnegative=nonnegative)[0][0].numpy()
     theirs, n = astra_sirt(data.numpy(), angles, 40, nonnegative=nonnegative)
     assert n == 40
@@ -374,11 +382,9 @@ def test_astra_sirt_max_constraint_matches_our_upper_bound() -> None:
     """ASTRA's MaxConstraint and our projection onto f <= value_max give the same iterates."""
     pytest.importorskip("astra")
     from xray4d.astra_methods import astra_sirt
-    truth = ellipsoid_phantom(48, 4)
-    angles = np.array([0.0, 23.8, 67.5, 112.5])
-    proj = Projector(Geometry.from_angles(angles, 1, 4, 48))
+    angles = UNEVEN_4
+    truth, proj, data = projected_phantom(angles)
     with torch.no_grad():
-        data = proj.forward(torch.as_tensor(truth)[None])
         ours = sirt(data, proj, 40, value_max=0.8)[0][0].numpy()
     theirs, _ = astra_sirt(data.numpy(), angles, 40, value_max=0.8)
     assert theirs.max() <= 0.8 + 1e-6 and ours.max() <= 0.8
