@@ -72,7 +72,6 @@ def main() -> None:
     li_clean = simulate_droplets(size=args.size, frames=args.frames, noise=0.0)
 
     rows: list[dict] = []
-    settings: dict = {}
     for seed in args.seeds:
         rec = simulate_droplets_intensity(size=args.size, frames=args.frames,
                                           energy_kev=args.energy_kev,
@@ -112,17 +111,16 @@ def main() -> None:
             print(f"seed {seed} ({key}) {CASES[key]}: PSNR {row['psnr_db']:.2f} dB"
                   + (f", beta {row['psnr_beta_db']:.2f} dB" if "psnr_beta_db" in row else "")
                   + f" ({row['wall_s']:.0f} s, {row['iterations']} iterations)", flush=True)
-        settings = {"size": args.size, "frames": args.frames, "views": [0.0, 23.8],
-                    "energy_keV": args.energy_kev, "pixel_size_m": args.pixel_size_m,
-                    "propagation_distance_m": rec.attrs["propagation_distance_m"],
-                    "fresnel_number": ph.fresnel_number(args.pixel_size_m,
-                                                        rec.attrs["propagation_distance_m"],
-                                                        args.energy_kev),
-                    "fluence_photons_per_pixel": args.fluence, "psf_sigma_px": 0.5,
-                    "line_integral_noise": args.noise, "iterations": args.iterations,
-                    "seeds": args.seeds, "threads": args.threads, "preset": "fast",
-                    "delta": water.delta, "beta": water.beta,
-                    "torch": torch.__version__}
+    distance_m = rec.attrs["propagation_distance_m"]     # the same for every seed
+    settings = {"size": args.size, "frames": args.frames, "views": [0.0, 23.8],
+                "energy_keV": args.energy_kev, "pixel_size_m": args.pixel_size_m,
+                "propagation_distance_m": distance_m,
+                "fresnel_number": ph.fresnel_number(args.pixel_size_m, distance_m,
+                                                    args.energy_kev),
+                "fluence_photons_per_pixel": args.fluence, "psf_sigma_px": 0.5,
+                "line_integral_noise": args.noise, "iterations": args.iterations,
+                "seeds": args.seeds, "threads": args.threads, "preset": "fast",
+                "delta": water.delta, "beta": water.beta, "torch": torch.__version__}
     summary = {}
     for key in CASES:
         vals = [r["psnr_db"] for r in rows if r["case"] == key]
