@@ -156,3 +156,22 @@ def test_two_output_field_refuses_mismatched_bounds() -> None:
         HexPlaneField(outputs=2, value_max=(1.0, 2.0, 3.0))
     with pytest.raises(ValueError, match="relative needs two outputs"):
         HexPlaneField(outputs=1, relative=True)
+
+
+def test_material_prior_is_a_double_well_at_zero_and_the_material_value() -> None:
+    """mean(f^2 (1 - f)^2) with f = value / (bound / 1.02): zero on vacuum and on the
+    material, 1/16 half-way, and its gradient pulls a value towards the nearer well."""
+    from xray4d.regularizers import MaterialPrior, build_regularizers
+    bound = 1.02 * 3e-6
+    reg = build_regularizers({"material_prior": 2.0}, value_scale=bound)[0]
+    assert isinstance(reg, MaterialPrior)
+    values = torch.tensor([0.0, 3e-6, 1.5e-6, 0.75e-6, 2.25e-6], dtype=torch.float64,
+                          requires_grad=True)
+    per_voxel = [float(reg(None, values[i:i + 1]).detach()) for i in range(5)]
+    f = np.array([0.0, 1.0, 0.5, 0.25, 0.75])
+    assert per_voxel == pytest.approx(list(2.0 * f ** 2 * (1 - f) ** 2), abs=1e-12)
+    assert per_voxel[2] == pytest.approx(2.0 / 16)
+    reg(None, values).backward()
+    grad = values.grad.numpy()
+    assert grad[0] == 0 and abs(grad[1]) < 1e-6 * abs(grad[3]) and abs(grad[2]) < 1e-6 * abs(grad[3])
+    assert grad[3] > 0 > grad[4]        # a descent step lowers 0.25 and raises 0.75
