@@ -122,8 +122,12 @@ def test_weight_average_differs_from_last_weights_and_still_converges() -> None:
 
 
 def test_ema_decay_out_of_range_is_refused() -> None:
-    with pytest.raises(ValueError, match="ema_decay"):
+    with pytest.raises(ValueError, match="train.ema_decay"):
         ReconstructionConfig().updated({"train": {"ema_decay": 1.0}})
+    with pytest.raises(ValueError, match="physics.ema_decay"):
+        ReconstructionConfig().updated({"physics": {"ema_decay": -0.1}})
+    with pytest.raises(ValueError, match="physics.material_prior"):
+        ReconstructionConfig().updated({"physics": {"material_prior": -1.0}})
 
 
 def test_time_budget_is_honoured() -> None:

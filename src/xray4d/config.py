@@ -51,6 +51,8 @@ class RegularizerConfig:
     l1_sparsity: float = 0.0
     #: total variation of the rendered frames (surface area of a homogeneous object)
     volume_tv: float = 0.0
+    #: double well at 0 and the material's value (one material in vacuum)
+    material_prior: float = 0.0
 
 
 def _check_fraction(name: str, value: Any) -> None:
@@ -87,8 +89,7 @@ class TrainConfig:
     def validate(self) -> None:
         """ValueError (one line) for an option out of range."""
         _check_fraction("train.warmup_fraction", self.warmup_fraction)
-        if not isinstance(self.ema_decay, (int, float)) or not 0 <= self.ema_decay < 1:
-            raise ValueError(f"train.ema_decay: must be in [0, 1), got {self.ema_decay!r}")
+        _check_fraction("train.ema_decay", self.ema_decay)
 
 
 #: ramp-filter windows of filtered back-projection (``conventional.filter``)
@@ -142,6 +143,9 @@ class ConventionalConfig:
                              f"got {self.nonnegative!r}")
 
 
+MATERIAL_PRIOR_DEFAULT = 1e-2
+EMA_DECAY_DEFAULT = 0.998
+
 #: how an ``intensity`` recording is reconstructed (``physics.intensity``)
 INTENSITY_PATHS = ("model", "paganin", "log")
 #: where beta comes from (``physics.beta``)
@@ -191,6 +195,18 @@ class PhysicsConfig:
     beta: str = "material"
     #: upper bound of the fitted beta / delta; None: 4 times the material's
     beta_over_delta_max: float | None = None
+    #: ``intensity: model`` with ``beta: material``: weight of the one-material prior
+    #: (``regularizers.material_prior``, a double well at 0 and the material's delta) unless
+    #: that is set (``beta: fitted`` says the sample is not just the material: no prior by
+    #: default); multiplied by
+    #: ``regularizer_gain`` like every regulariser. Phase contrast at N_F ~ 1 barely
+    #: transfers the low spatial frequencies of delta; the prior that the sample is the
+    #: material or vacuum pins them (64^3 droplets: see docs/design-notes.md)
+    material_prior: float = MATERIAL_PRIOR_DEFAULT
+    #: ``intensity: model``: the decay of the weight average (``train.ema_decay``) for this
+    #: path; its fit converges over more steps than a line-integral fit, and a long
+    #: average carries early, worse iterates into the result
+    ema_decay: float = EMA_DECAY_DEFAULT
 
     def validate(self) -> None:
         """ValueError (one line) for an option out of range."""
@@ -199,7 +215,8 @@ class PhysicsConfig:
                              f"{', '.join(INTENSITY_PATHS)}")
         if not isinstance(self.material, str) or not self.material:
             raise ValueError(f"physics.material: must be a chemical formula, got {self.material!r}")
-        for key in ("density_g_cm3", "psf_sigma_px", "regularizer_gain"):
+        _check_fraction("physics.ema_decay", self.ema_decay)
+        for key in ("density_g_cm3", "psf_sigma_px", "regularizer_gain", "material_prior"):
             v = getattr(self, key)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
                     or v < 0 or (v == 0 and key == "density_g_cm3"):

@@ -326,6 +326,10 @@ def reconstruct_intensity(rec: Recording, config, *, material: str | None = None
     target.white = target.dark = None
     if not config.field.value_max:  # one known material: delta bounds the field
         config = config.updated({"field": {"value_max": 1.02 * index.delta}})
+    updates = {"train": {"ema_decay": phys.ema_decay}}
+    if not config.regularizers.material_prior and phys.material_prior and not fitted_beta:
+        updates["regularizers"] = {"material_prior": phys.material_prior}
+    config = config.updated(updates)
     if phys.regularizer_gain != 1:  # the intensities' noise floor is far above the line integrals'
         weights = dataclasses.asdict(config.regularizers)
         config = config.updated({"regularizers": {k: v * phys.regularizer_gain
