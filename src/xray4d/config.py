@@ -143,9 +143,6 @@ class ConventionalConfig:
                              f"got {self.nonnegative!r}")
 
 
-MATERIAL_PRIOR_DEFAULT = 1e-2
-EMA_DECAY_DEFAULT = 0.998
-
 #: how an ``intensity`` recording is reconstructed (``physics.intensity``)
 INTENSITY_PATHS = ("model", "paganin", "log")
 #: where beta comes from (``physics.beta``)
@@ -197,16 +194,16 @@ class PhysicsConfig:
     beta_over_delta_max: float | None = None
     #: ``intensity: model`` with ``beta: material``: weight of the one-material prior
     #: (``regularizers.material_prior``, a double well at 0 and the material's delta) unless
-    #: that is set (``beta: fitted`` says the sample is not just the material: no prior by
-    #: default); multiplied by
-    #: ``regularizer_gain`` like every regulariser. Phase contrast at N_F ~ 1 barely
-    #: transfers the low spatial frequencies of delta; the prior that the sample is the
-    #: material or vacuum pins them (64^3 droplets: see docs/design-notes.md)
-    material_prior: float = MATERIAL_PRIOR_DEFAULT
+    #: that is set; multiplied by ``regularizer_gain`` like every regulariser. ``beta:
+    #: fitted`` says the sample is not just the material: no prior by default. Phase
+    #: contrast at N_F ~ 1 barely transfers the low spatial frequencies of delta and the
+    #: fit reaches the noise floor long before the shape is right; the prior that the
+    #: sample is the material or vacuum decides the rest (docs/design-notes.md, 64^3)
+    material_prior: float = 1e-2
     #: ``intensity: model``: the decay of the weight average (``train.ema_decay``) for this
     #: path; its fit converges over more steps than a line-integral fit, and a long
     #: average carries early, worse iterates into the result
-    ema_decay: float = EMA_DECAY_DEFAULT
+    ema_decay: float = 0.998
 
     def validate(self) -> None:
         """ValueError (one line) for an option out of range."""

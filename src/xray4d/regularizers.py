@@ -9,8 +9,8 @@ import torch
 
 from .fields.base import Field
 
-__all__ = ["Regularizer", "PlaneTV", "TemporalSmoothness", "L1Sparsity", "VolumeTV", "MaterialPrior",
-           "build_regularizers"]
+__all__ = ["Regularizer", "PlaneTV", "TemporalSmoothness", "L1Sparsity", "VolumeTV",
+           "MaterialPrior", "build_regularizers"]
 
 
 class Regularizer:
@@ -107,8 +107,8 @@ class MaterialPrior(Regularizer):
     A sample of one known material in vacuum (water droplets) has values 0 or
     the material's value and partial values only where a voxel is cut by the
     surface. The penalty is zero at both and pulls every other value towards the
-    nearer one: it pins the low spatial frequencies of the interior that phase
-    contrast barely transfers. ``value_scale`` is the field's bound; the material's
+    nearer one: it decides what the data barely determine (phase contrast at
+    Fresnel number ~1 transfers the low spatial frequencies of delta weakly). ``value_scale`` is the field's bound; the material's
     value is that over ``margin`` (the bound is 1.02 times the material's value,
     as the intensity path and the value estimates set it). With several output
     channels (B, O, Z, Y, X) only the first (delta) is penalised.
@@ -129,7 +129,8 @@ class MaterialPrior(Regularizer):
 
 def build_regularizers(weights: dict[str, float], value_scale: float = 1.0) -> list[Regularizer]:
     """Regularisers with non-zero weight, from a name -> weight mapping."""
-    classes = {c.name: c for c in (PlaneTV, TemporalSmoothness, L1Sparsity, VolumeTV, MaterialPrior)}
+    classes = {c.name: c for c in (PlaneTV, TemporalSmoothness, L1Sparsity, VolumeTV,
+                                   MaterialPrior)}
     out: list[Regularizer] = []
     for name, w in weights.items():
         if name not in classes:
