@@ -49,6 +49,7 @@ import torch
 from xray4d import physics as ph
 from xray4d.api import reconstruct, resolve_config
 from xray4d.metrics import psnr
+from xray4d.regularizers import VALUE_MARGIN
 from xray4d.simulate import add_noise, simulate_droplets, simulate_droplets_intensity
 
 CASES = {"a": "propagation model", "e": "propagation model, beta fitted",
@@ -93,9 +94,10 @@ def main() -> None:
             li.projections = add_noise(li_clean.projections * np.float32(water.delta), noise,
                                        seed=1000 + seed)
             li.truth = truth
-            known = cfg.updated({"field": {"value_max": 1.02 * water.delta},
-                                 "regularizers": {"material_prior": cfg.physics.material_prior}})
-            return reconstruct(li, known if priors else cfg, progress=False)
+            fit_cfg = cfg.updated({"field": {"value_max": VALUE_MARGIN * water.delta},
+                                   "regularizers": {"material_prior": cfg.physics.material_prior}}
+                                  ) if priors else cfg
+            return reconstruct(li, fit_cfg, progress=False)
 
         fits = {"a": lambda: reconstruct(rec, cfg, progress=False),
                 "e": lambda: reconstruct(rec, cfg.updated({"physics": {"beta": "fitted"}}),

@@ -29,6 +29,7 @@ import torch
 
 from . import physics
 from .io import Recording
+from .regularizers import VALUE_MARGIN
 
 __all__ = ["OpticsSetup", "optics_of", "transmission", "to_line_integrals", "IntensityModel",
            "reconstruct_intensity", "reconstruct_intensity_recording", "intensity_line_integrals",
@@ -325,7 +326,7 @@ def reconstruct_intensity(rec: Recording, config, *, material: str | None = None
     target.projections = transmission(rec)
     target.white = target.dark = None
     if not config.field.value_max:  # one known material: delta bounds the field
-        config = config.updated({"field": {"value_max": 1.02 * index.delta}})
+        config = config.updated({"field": {"value_max": VALUE_MARGIN * index.delta}})
     updates = {"train": {"ema_decay": phys.ema_decay}}
     if not config.regularizers.material_prior and phys.material_prior and not fitted_beta:
         updates["regularizers"] = {"material_prior": phys.material_prior}

@@ -26,7 +26,7 @@ from .errors import DivergenceError
 from .fields.hexplane import HexPlaneField
 from .io import Reconstruction, Recording
 from .projector import Projector
-from .regularizers import build_regularizers
+from .regularizers import VALUE_MARGIN, build_regularizers
 
 __all__ = ["FitResult", "HexPlaneReconstructor", "DivergenceError", "estimate_value_max",
            "normalised_times"]
@@ -55,7 +55,7 @@ def learning_rate_factor(progress: float, stage_start: float, final_ratio: float
     return final_ratio ** progress * warm
 
 
-def estimate_value_max(projections: np.ndarray, margin: float = 1.02) -> float:
+def estimate_value_max(projections: np.ndarray, margin: float = VALUE_MARGIN) -> float:
     """Estimate the value inside a homogeneous object (e.g. a liquid) from its projections.
 
     In each view the column of the detector through the (3x3-smoothed) peak is

@@ -10,7 +10,12 @@ import torch
 from .fields.base import Field
 
 __all__ = ["Regularizer", "PlaneTV", "TemporalSmoothness", "L1Sparsity", "VolumeTV",
-           "MaterialPrior", "build_regularizers"]
+           "MaterialPrior", "build_regularizers", "VALUE_MARGIN"]
+
+#: the field's bound over the value of the material it stands for: the value estimates and
+#: the intensity path bound the field at this times the material's value, and
+#: :class:`MaterialPrior` divides the bound by it to find that value again
+VALUE_MARGIN = 1.02
 
 
 class Regularizer:
@@ -108,15 +113,17 @@ class MaterialPrior(Regularizer):
     the material's value and partial values only where a voxel is cut by the
     surface. The penalty is zero at both and pulls every other value towards the
     nearer one: it decides what the data barely determine (phase contrast at
-    Fresnel number ~1 transfers the low spatial frequencies of delta weakly). ``value_scale`` is the field's bound; the material's
-    value is that over ``margin`` (the bound is 1.02 times the material's value,
-    as the intensity path and the value estimates set it). With several output
-    channels (B, O, Z, Y, X) only the first (delta) is penalised.
+    Fresnel number ~1 transfers the low spatial frequencies of delta weakly).
+    ``value_scale`` is the field's bound; the material's value is that over
+    ``margin`` (:data:`VALUE_MARGIN`, as the intensity path and the value
+    estimates set the bound). With several output channels (B, O, Z, Y, X) only
+    the first (delta) is penalised.
     """
 
     name = "material_prior"
 
-    def __init__(self, weight: float, value_scale: float = 1.0, margin: float = 1.02) -> None:
+    def __init__(self, weight: float, value_scale: float = 1.0,
+                 margin: float = VALUE_MARGIN) -> None:
         super().__init__(weight)
         self.level = value_scale / margin
 

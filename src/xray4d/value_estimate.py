@@ -46,6 +46,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .regularizers import VALUE_MARGIN
+
 __all__ = ["row_covariance_value", "estimate_value_max_moments", "estimate_value_max_auto"]
 
 
@@ -110,7 +112,7 @@ def row_covariance_value(rows: np.ndarray, angles_deg: np.ndarray, fraction: flo
 
 
 def estimate_value_max_moments(projections: np.ndarray, angles_deg: np.ndarray,
-                               margin: float = 1.02, fraction: float = 0.02) -> float | None:
+                               margin: float = VALUE_MARGIN, fraction: float = 0.02) -> float | None:
     """The object's value from the covariance of the slice through its peak (three or more views).
 
     Per frame: the detector row through the largest (3x3-smoothed) line
@@ -146,7 +148,7 @@ def estimate_value_max_moments(projections: np.ndarray, angles_deg: np.ndarray,
 
 
 def estimate_value_max_auto(projections: np.ndarray, angles_deg: np.ndarray,
-                            margin: float = 1.02) -> tuple[float, str]:
+                            margin: float = VALUE_MARGIN) -> tuple[float, str]:
     """The moment estimate where the views determine it (three or more angles), else the disc one.
 
     Returns:
