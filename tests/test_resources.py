@@ -221,9 +221,12 @@ def test_estimate_follows_measured_peak_memory_of_an_intensity_fit(tmp_path: Pat
                                                                    beta: str) -> None:
     """Intensity data fitted through the propagation model render and project the field on
     the 2x finer grid (8x the voxels), in two channels when beta is fitted: the estimate
-    counts it, within [0.7, 2] x of the measured rise (measured here: 277 MB for 240 MB
-    estimated, 440 MB for 372 MB with beta fitted; at 48^3 x 8 the estimate without the
-    fine grid said 131 MB for a measured 366 MB)."""
+    counts it, and the materials database the path loads and the one-material prior's
+    temporaries, within [0.7, 2] x of the measured rise (measured on the 2-core box over
+    repeated runs: 296-329 MB for 359 MB estimated with the prior, 454-499 MB for 442 MB
+    with beta fitted; before the database and the prior were counted the estimate said
+    240 MB for up to 345 MB, ratio 0.70, and failed CI; at 48^3 x 8 the estimate without
+    the fine grid said 131 MB for a measured 366 MB)."""
     from xray4d.io import save_recording
     from xray4d.simulate import simulate_droplets_intensity
 

@@ -57,6 +57,15 @@ OUTPUT_VOLUME_COPIES = 3
 #: what the first training step adds whatever the size (autograd, optimiser and kernel
 #: workspaces, thread pools): measured 85-100 MB on a 16^3 x 2 run
 FIELD_LIBRARY_BYTES = 100 * 10**6
+#: what fitting intensities through the propagation model adds to that: the X-ray
+#: materials database (xraydb's tables, loaded for the material's refractive index; measured
+#: 60 MB resident) and the FFT workspaces of the propagator (measured 8 MB)
+INTENSITY_LIBRARY_BYTES = 70 * 10**6
+#: live float32 copies of the batch volume that a volume regulariser adds to a training step
+#: (the tensors it saves for the backward pass and its gradient's temporaries): measured 5-7
+#: for each at 64^3 (line integrals) and 48^3-112^3 (fine grid of an intensity fit), 4 frames;
+#: ``l1_sparsity`` adds none measurable. ``material_prior`` sees the first channel only.
+REGULARIZER_VOLUME_COPIES = {"volume_tv": 6, "material_prior": 6}
 #: the same for the conventional methods (no autograd): measured 8 MB
 CONVENTIONAL_LIBRARY_BYTES = 10 * 10**6
 #: float32 copies of every field parameter: value, gradient, Adam's two moments
@@ -175,13 +184,15 @@ def estimate_reconstruction(frames: int, views: int, height: int, width: int,
         intensity: the recording holds intensities; fitted through the propagation
             model (``physics.intensity: model``) with ``physics.fine_render`` the
             field is rendered and projected ``physics.oversample`` times finer along
-            each axis, and with ``physics.beta: fitted`` in two channels.
+            each axis, and with ``physics.beta: fitted`` in two channels; with
+            ``physics.beta: material`` it adds the one-material prior.
 
     Returns:
         the estimate, by part: ``recording`` and ``truth`` (unless
         ``in_memory``), ``operator``, ``libraries`` (workspaces that torch
-        allocates on first use), ``field`` (parameters, gradients,
-        optimiser state), ``batch`` (one training step) or ``working volumes``
+        allocates on first use; the materials database for intensities), ``field`` (parameters, gradients,
+        optimiser state), ``batch`` (one training step, with the volume
+        regularisers' temporaries) or ``working volumes``
         (conventional methods), and ``volumes`` (the rendered output movie and
         its predicted projections). The Python runtime itself (a few hundred
         MB) is not included. No array is allocated.
@@ -193,10 +204,16 @@ def estimate_reconstruction(frames: int, views: int, height: int, width: int,
     recorded = t * v * h * w * F32                   # the recording, on the detector grid
     channels = 1
     phys = config.physics
-    if intensity and phys.intensity == "model":
+    model_fit = intensity and phys.intensity == "model"
+    regularizer_weights = {"volume_tv": config.regularizers.volume_tv,
+                           "material_prior": config.regularizers.material_prior}
+    if model_fit:
         if phys.fine_render and phys.oversample > 1:  # the fit's grid is finer
             h, w = h * phys.oversample, w * phys.oversample
         channels = 2 if phys.beta == "fitted" else 1
+        if channels == 1 and not regularizer_weights["material_prior"]:
+            # the model path adds the physics section's one-material prior (xray4d.intensity)
+            regularizer_weights["material_prior"] = phys.material_prior
     vox = h * w * w                                  # voxels of one frame
     proj = t * v * h * w * F32
     parts = {"recording": 0 if in_memory else recorded,
@@ -208,7 +225,7 @@ def estimate_reconstruction(frames: int, views: int, height: int, width: int,
         parts["working volumes"] = CONVENTIONAL_VOLUME_COPIES * t * vox * F32
         parts["volumes"] = proj                      # predicted projections; x is the output
     else:
-        parts["libraries"] = FIELD_LIBRARY_BYTES
+        parts["libraries"] = FIELD_LIBRARY_BYTES + (INTENSITY_LIBRARY_BYTES if model_fit else 0)
         planes = _plane_bytes(config, t, *plane_hw) * (t if method == "perframe" else 1)
         parts["field"] = PARAMETER_COPIES * planes
         batch = max(1, min(int(config.train.frames_per_batch), t))
@@ -216,7 +233,11 @@ def estimate_reconstruction(frames: int, views: int, height: int, width: int,
         if config.field.decoder == "mlp":
             # the (B, Z, Y, X, 3C) feature tensor, its products and the hidden layer
             per_voxel += 3 * (3 * config.field.channels) + 2 * config.field.mlp_hidden
-        parts["batch"] = batch * vox * F32 * per_voxel * channels
+        per_voxel *= channels
+        for name, copies in REGULARIZER_VOLUME_COPIES.items():
+            if regularizer_weights[name]:
+                per_voxel += copies * (1 if name == "material_prior" else channels)
+        parts["batch"] = batch * vox * F32 * per_voxel
         chunk = max(1, min(int(config.train.render_chunk), t))
         # the output movie (and its predicted projections), plus one chunk being rendered
         parts["volumes"] = channels * ((OUTPUT_VOLUME_COPIES * t + chunk) * vox * F32 + proj)
