@@ -12,7 +12,8 @@ the truth:
   (a)  propagation model: fit the flat/dark-corrected intensities through line
        integrals -> exit wave -> Fresnel -> PSF -> binning, the field rendered and
        projected on the 2x finer propagation grid (the defaults of
-       ``physics.intensity: model``, the detector PSF known);
+       ``physics.intensity: model``, among them the one-material prior and volume
+       conservation; the detector PSF known);
   (e)  the same with beta fitted as well (``physics.beta: fitted``: the field's second
        channel is beta/delta), PSNR of delta and of beta;
   (b)  ideal line integrals of delta with Gaussian noise of 1 % of their peak, the
@@ -24,6 +25,9 @@ the truth:
        1.02 delta of water and the material prior at the same weight relative to its
        data term (``physics.material_prior``, without the model path's gain), so that
        (a) is also compared with a line-integral fit that knows as much;
+  (bv) the same ideal line integrals with volume conservation (every frame holds the same
+       total delta; ``physics.volume_conservation``, which the model path carries), at
+       the same weight relative to its data term (without the gain);
   (b0) ideal line integrals without noise, the upper bound;
   (c)  propagation ignored: -log of the corrected intensity taken as attenuation,
        converted to delta by the known delta/beta of water (``--intensity log``);
@@ -60,6 +64,7 @@ from xray4d.simulate import add_noise, simulate_droplets, simulate_droplets_inte
 CASES = {"a": "propagation model", "e": "propagation model, beta fitted",
          "b": "ideal line integrals, 1 % noise",
          "bm": "ideal line integrals, 1 % noise, one-material priors",
+         "bv": "ideal line integrals, 1 % noise, volume conservation",
          "b0": "ideal line integrals, noise-free",
          "c": "-log, propagation ignored", "d": "paganin preprocessing"}
 
@@ -100,20 +105,27 @@ def main() -> None:
                                                 "time_budget_s": None, "seed": seed},
                                       "physics": {"psf_sigma_px": 0.5}})
 
-        def ideal(noise: float, priors: bool = False):
+        def ideal(noise: float, priors: str = ""):
             li = copy.copy(li_clean)
             li.projections = add_noise(li_clean.projections * np.float32(water.delta), noise,
                                        seed=1000 + seed)
             li.truth = truth
-            fit_cfg = cfg.updated({"field": {"value_max": VALUE_MARGIN * water.delta},
-                                   "regularizers": {"material_prior": cfg.physics.material_prior}}
-                                  ) if priors else cfg
+            fit_cfg = cfg
+            if priors == "material":
+                fit_cfg = cfg.updated({"field": {"value_max": VALUE_MARGIN * water.delta},
+                                       "regularizers": {"material_prior":
+                                                        cfg.physics.material_prior}})
+            elif priors == "volume":
+                fit_cfg = cfg.updated({"regularizers": {"volume_conservation":
+                                                        cfg.physics.volume_conservation}})
             return reconstruct(li, fit_cfg, progress=False)
 
         fits = {"a": lambda: reconstruct(rec, cfg, progress=False),
                 "e": lambda: reconstruct(rec, cfg.updated({"physics": {"beta": "fitted"}}),
                                          progress=False),
-                "b": lambda: ideal(args.noise), "bm": lambda: ideal(args.noise, priors=True),
+                "b": lambda: ideal(args.noise),
+                "bm": lambda: ideal(args.noise, priors="material"),
+                "bv": lambda: ideal(args.noise, priors="volume"),
                 "b0": lambda: ideal(0.0),
                 "c": lambda: reconstruct(rec, cfg.updated({"physics": {"intensity": "log"}}),
                                          progress=False),
@@ -155,7 +167,7 @@ def main() -> None:
         if vals:
             summary[key] = {"mean_db": float(np.mean(vals)), "min_db": float(np.min(vals)),
                             "max_db": float(np.max(vals))}
-    for ref in ("b", "bm"):
+    for ref in ("b", "bm", "bv"):
         gaps = [b["psnr_db"] - a["psnr_db"] for a in rows if a["case"] == "a"
                 for b in rows if b["case"] == ref and b["seed"] == a["seed"]]
         if gaps:

@@ -176,3 +176,33 @@ def test_material_prior_is_a_double_well_at_zero_and_the_material_value() -> Non
     assert grad[0] == 0
     assert abs(grad[1]) < 1e-6 * abs(grad[3]) and abs(grad[2]) < 1e-6 * abs(grad[3])
     assert grad[3] > 0 > grad[4]        # a descent step lowers 0.25 and raises 0.75
+
+
+def test_volume_conservation_is_the_relative_variance_of_the_frames_totals() -> None:
+    """var_t(S_t) / mean_t(S_t)^2 over the batch, S_t the sum of frame t: frames holding 1,
+    2 and 3 units give (2/3) / 4 = 1/6; frames of equal totals give zero however the
+    material is arranged; the gradient lowers the frame above the mean and raises the one
+    below, and none scales all frames together; a single frame or a two-channel field's second channel change nothing."""
+    from xray4d.regularizers import VolumeConservation, build_regularizers
+    reg = build_regularizers({"volume_conservation": 3.0})[0]
+    assert isinstance(reg, VolumeConservation)
+    frames = torch.zeros(3, 4, 4, 4, dtype=torch.float64)
+    frames[0, 0, 0, 0] = 1.0
+    frames[1, 1, 2, 3] = 2.0
+    frames[2, 3, 3, :3] = 1.0
+    assert float(reg(None, frames)) == pytest.approx(3.0 / 6, rel=1e-12)
+    moved = torch.zeros(2, 4, 4, 4, dtype=torch.float64)
+    moved[0, :2, :2, :2] = 0.5                      # a cube of 8 voxels at half the value
+    moved[1, 3, 0, :] = 1.0                         # a rod of 4 voxels at the full value
+    assert float(reg(None, moved)) == pytest.approx(0.0, abs=1e-15)
+    assert float(reg(None, 1e-6 * frames)) == pytest.approx(3.0 / 6, rel=1e-9)
+    leaf = frames.clone().requires_grad_(True)
+    reg(None, leaf).backward()
+    per_frame = leaf.grad.flatten(1).sum(1)          # d penalty / d (mean of frame t)
+    assert per_frame[2] > 0 > per_frame[0]
+    # scale-free (homogeneous of degree 0): no pull on the common scale of the frames
+    means = frames.flatten(1).mean(1)
+    assert float((means * per_frame).sum()) == pytest.approx(0.0, abs=1e-12)
+    assert float(reg(None, frames[:1])) == 0.0
+    two_channels = torch.stack([frames, torch.rand_like(frames)], dim=1)
+    assert float(reg(None, two_channels)) == pytest.approx(3.0 / 6, rel=1e-12)

@@ -383,11 +383,13 @@ def test_intensity_recording_reconstructs_through_the_cli(noisy_intensity_file, 
     pixel) with the defaults of the propagation model (and the detector's PSF): it writes
     delta and beta and beats ignoring propagation (-log) by a wide margin, both scored here
     against the simulator's voxel-averaged truth. The model path's defaults include the
-    one-material prior (physics.material_prior 0.01 x regularizer_gain 30) and a shorter
-    weight average (physics.ema_decay 0.998). Measured (300 iterations each, far from
-    converged at this size): model 31.8 dB, -log 16.9 dB; noise seeds 0-4 give 30.2-32.9
-    dB for the model (without the prior and with the long average: 23.8-34.3, mean 27.8;
-    the converged quality is bench_physics.py's); ~10 s on one thread."""
+    one-material prior (physics.material_prior 0.01 x regularizer_gain 30), volume
+    conservation (physics.volume_conservation 0.003 x 30) and a shorter weight average
+    (physics.ema_decay 0.998). Measured (300 iterations each, far from converged at this
+    size): model 34.3 dB, -log 16.9 dB; noise seeds 0-4 give 33.3-35.6 dB for the model
+    (without volume conservation 30.2-32.9; without the material prior too and with the
+    long average 23.8-34.3, mean 27.8; the converged quality is bench_physics.py's);
+    ~10 s on one thread."""
     from xray4d.api import reconstruct, resolve_config
     from xray4d.cli import main
     from xray4d.io import load_reconstruction
@@ -409,13 +411,14 @@ def test_intensity_recording_reconstructs_through_the_cli(noisy_intensity_file, 
     np.testing.assert_allclose(r.volume_beta, r.volume * (water.beta / water.delta), rtol=1e-5)
     assert r.config["physics"]["intensity"] == "model"
     assert r.config["regularizers"]["material_prior"] == pytest.approx(0.01 * 30)
+    assert r.config["regularizers"]["volume_conservation"] == pytest.approx(0.003 * 30)
     assert r.config["train"]["ema_decay"] == 0.998
     model_db = _psnr(r.volume, rec.truth)
     # the same fit on -log of the intensities (propagation ignored), through the API
     cfg = resolve_config("fast", {"train": {"iterations": iterations, "time_budget_s": None},
                                   "physics": {"intensity": "log"}})
     log_db = _psnr(reconstruct(rec, cfg, progress=False).reconstruction.volume, rec.truth)
-    assert model_db > 29.0
+    assert model_db > 31.0
     assert model_db > log_db + 8.0
     assert rec.truth.max() == pytest.approx(water.delta, rel=1e-6)   # the truth is delta
 

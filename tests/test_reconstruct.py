@@ -121,13 +121,19 @@ def test_weight_average_differs_from_last_weights_and_still_converges() -> None:
     assert avg.losses == last.losses
 
 
-def test_ema_decay_out_of_range_is_refused() -> None:
+def test_config_values_out_of_range_are_refused() -> None:
     with pytest.raises(ValueError, match="train.ema_decay"):
         ReconstructionConfig().updated({"train": {"ema_decay": 1.0}})
     with pytest.raises(ValueError, match="physics.ema_decay"):
         ReconstructionConfig().updated({"physics": {"ema_decay": -0.1}})
     with pytest.raises(ValueError, match="physics.material_prior"):
         ReconstructionConfig().updated({"physics": {"material_prior": -1.0}})
+    with pytest.raises(ValueError, match="physics.volume_conservation"):
+        ReconstructionConfig().updated({"physics": {"volume_conservation": float("nan")}})
+    with pytest.raises(ValueError, match="regularizers.volume_conservation"):
+        ReconstructionConfig().updated({"regularizers": {"volume_conservation": -1.0}})
+    with pytest.raises(ValueError, match="regularizers.plane_tv"):
+        ReconstructionConfig().updated({"regularizers": {"plane_tv": "strong"}})
 
 
 def test_time_budget_is_honoured() -> None:

@@ -53,6 +53,17 @@ class RegularizerConfig:
     volume_tv: float = 0.0
     #: double well at 0 and the material's value (one material in vacuum)
     material_prior: float = 0.0
+    #: relative variance of the frames' totals (a closed sample keeps its amount of
+    #: material in every frame; not for samples that enter or leave the field of view)
+    volume_conservation: float = 0.0
+
+    def validate(self) -> None:
+        """ValueError (one line) for a weight that is not a finite number >= 0."""
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                    or v < 0:
+                raise ValueError(f"regularizers.{f.name}: must be a finite number >= 0, got {v!r}")
 
 
 def _check_fraction(name: str, value: Any) -> None:
@@ -200,6 +211,14 @@ class PhysicsConfig:
     #: fit reaches the noise floor long before the shape is right; the prior that the
     #: sample is the material or vacuum decides the rest (docs/design-notes.md, 64^3)
     material_prior: float = 1e-2
+    #: ``intensity: model``: weight of the volume conservation prior
+    #: (``regularizers.volume_conservation``: every frame holds the same total delta, as a
+    #: closed sample does) unless that is set; multiplied by ``regularizer_gain``. Phase
+    #: contrast at N_F ~ 1 barely tells how thick the drops are along the beam, and the
+    #: fits' drops changed their volume from frame to frame by up to 8 %; holding the
+    #: volume gained 3.5 dB at 64^3 (docs/design-notes.md). 0 for a sample that enters
+    #: or leaves the field of view (a jet, a drop falling through)
+    volume_conservation: float = 3e-3
     #: ``intensity: model``: the decay of the weight average (``train.ema_decay``) for this
     #: path; its fit converges over more steps than a line-integral fit, and a long
     #: average carries early, worse iterates into the result
@@ -213,7 +232,8 @@ class PhysicsConfig:
         if not isinstance(self.material, str) or not self.material:
             raise ValueError(f"physics.material: must be a chemical formula, got {self.material!r}")
         _check_fraction("physics.ema_decay", self.ema_decay)
-        for key in ("density_g_cm3", "psf_sigma_px", "regularizer_gain", "material_prior"):
+        for key in ("density_g_cm3", "psf_sigma_px", "regularizer_gain", "material_prior",
+                    "volume_conservation"):
             v = getattr(self, key)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
                     or v < 0 or (v == 0 and key == "density_g_cm3"):

@@ -273,7 +273,10 @@ def reconstruct_intensity(rec: Recording, config, *, material: str | None = None
     the propagation model (:class:`IntensityModel`).
 
     The material, PSF, oversampling and ``fine_render`` default to
-    ``config.physics``. Every regulariser weight is multiplied by
+    ``config.physics``. Unless the ``regularizers`` section sets them, the fit adds
+    the one-material prior (``physics.material_prior``; not with ``beta: fitted``) and
+    volume conservation (``physics.volume_conservation``: every frame holds the same
+    total delta). Every regulariser weight is multiplied by
     ``physics.regularizer_gain``, and the learning rates warm up over
     ``physics.warmup_fraction`` of training unless ``train.warmup_fraction`` is
     set (the saved config shows what was used). The bound of the field
@@ -328,8 +331,13 @@ def reconstruct_intensity(rec: Recording, config, *, material: str | None = None
     if not config.field.value_max:  # one known material: delta bounds the field
         config = config.updated({"field": {"value_max": VALUE_MARGIN * index.delta}})
     updates = {"train": {"ema_decay": phys.ema_decay}}
+    priors = {}
     if not config.regularizers.material_prior and phys.material_prior and not fitted_beta:
-        updates["regularizers"] = {"material_prior": phys.material_prior}
+        priors["material_prior"] = phys.material_prior
+    if not config.regularizers.volume_conservation and phys.volume_conservation:
+        priors["volume_conservation"] = phys.volume_conservation
+    if priors:
+        updates["regularizers"] = priors
     config = config.updated(updates)
     if phys.regularizer_gain != 1:  # the intensities' noise floor is far above the line integrals'
         weights = dataclasses.asdict(config.regularizers)

@@ -64,8 +64,9 @@ INTENSITY_LIBRARY_BYTES = 70 * 10**6
 #: live float32 copies of the batch volume that a volume regulariser adds to a training step
 #: (the tensors it saves for the backward pass and its gradient's temporaries): measured 5-7
 #: for each at 64^3 (line integrals) and 48^3-112^3 (fine grid of an intensity fit), 4 frames;
-#: ``l1_sparsity`` adds none measurable. ``material_prior`` sees the first channel only.
-REGULARIZER_VOLUME_COPIES = {"volume_tv": 6, "material_prior": 6}
+#: ``l1_sparsity`` adds none measurable; ``volume_conservation`` (a mean per frame) at most
+#: the gradient of its mean. ``material_prior`` and it see the first channel only.
+REGULARIZER_VOLUME_COPIES = {"volume_tv": 6, "material_prior": 6, "volume_conservation": 1}
 #: the same for the conventional methods (no autograd): measured 8 MB
 CONVENTIONAL_LIBRARY_BYTES = 10 * 10**6
 #: float32 copies of every field parameter: value, gradient, Adam's two moments
@@ -206,7 +207,8 @@ def estimate_reconstruction(frames: int, views: int, height: int, width: int,
     phys = config.physics
     model_fit = intensity and phys.intensity == "model"
     regularizer_weights = {"volume_tv": config.regularizers.volume_tv,
-                           "material_prior": config.regularizers.material_prior}
+                           "material_prior": config.regularizers.material_prior,
+                           "volume_conservation": config.regularizers.volume_conservation}
     if model_fit:
         if phys.fine_render and phys.oversample > 1:  # the fit's grid is finer
             h, w = h * phys.oversample, w * phys.oversample
@@ -214,6 +216,8 @@ def estimate_reconstruction(frames: int, views: int, height: int, width: int,
         if channels == 1 and not regularizer_weights["material_prior"]:
             # the model path adds the physics section's one-material prior (xray4d.intensity)
             regularizer_weights["material_prior"] = phys.material_prior
+        if not regularizer_weights["volume_conservation"]:
+            regularizer_weights["volume_conservation"] = phys.volume_conservation
     vox = h * w * w                                  # voxels of one frame
     proj = t * v * h * w * F32
     parts = {"recording": 0 if in_memory else recorded,
@@ -236,7 +240,8 @@ def estimate_reconstruction(frames: int, views: int, height: int, width: int,
         per_voxel *= channels
         for name, copies in REGULARIZER_VOLUME_COPIES.items():
             if regularizer_weights[name]:
-                per_voxel += copies * (1 if name == "material_prior" else channels)
+                first_only = name in ("material_prior", "volume_conservation")
+                per_voxel += copies * (1 if first_only else channels)
         parts["batch"] = batch * vox * F32 * per_voxel
         chunk = max(1, min(int(config.train.render_chunk), t))
         # the output movie (and its predicted projections), plus one chunk being rendered
