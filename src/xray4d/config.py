@@ -216,8 +216,8 @@ class PhysicsConfig:
     #: closed sample does) unless that is set; multiplied by ``regularizer_gain``. Phase
     #: contrast at N_F ~ 1 barely tells how thick the drops are along the beam, and the
     #: fits' drops changed their volume from frame to frame by up to 8 %; holding the
-    #: volume gained 3.5 dB at 64^3 (docs/design-notes.md). 0 for a sample that enters
-    #: or leaves the field of view (a jet, a drop falling through)
+    #: volume gained 1.9-2.7 dB at 64^3, 3 seeds (docs/design-notes.md). 0 for a sample
+    #: that enters or leaves the field of view (a jet, a drop falling through)
     volume_conservation: float = 3e-3
     #: ``intensity: model``: the decay of the weight average (``train.ema_decay``) for this
     #: path; its fit converges over more steps than a line-integral fit, and a long
