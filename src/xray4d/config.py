@@ -60,10 +60,15 @@ class RegularizerConfig:
     def validate(self) -> None:
         """ValueError (one line) for a weight that is not a finite number >= 0."""
         for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
-                    or v < 0:
-                raise ValueError(f"regularizers.{f.name}: must be a finite number >= 0, got {v!r}")
+            _check_number(f"regularizers.{f.name}", getattr(self, f.name))
+
+
+def _check_number(name: str, value: Any, positive: bool = False) -> None:
+    """ValueError (one line) unless ``value`` is a finite number >= 0 (> 0 if ``positive``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise ValueError(f"{name}: must be a finite number {'> 0' if positive else '>= 0'}, "
+                         f"got {value!r}")
 
 
 def _check_fraction(name: str, value: Any) -> None:
@@ -224,6 +229,18 @@ class PhysicsConfig:
     #: average carries early, worse iterates into the result
     ema_decay: float = 0.998
 
+    def model_fit_priors(self, regularizers: RegularizerConfig) -> dict[str, float]:
+        """The regulariser weights (before ``regularizer_gain``) that ``intensity: model``
+        adds to ``regularizers``: the one-material prior (not with ``beta: fitted``) and
+        volume conservation, each unless ``regularizers`` sets it or this section's weight
+        is 0."""
+        priors = {}
+        if not regularizers.material_prior and self.material_prior and self.beta != "fitted":
+            priors["material_prior"] = self.material_prior
+        if not regularizers.volume_conservation and self.volume_conservation:
+            priors["volume_conservation"] = self.volume_conservation
+        return priors
+
     def validate(self) -> None:
         """ValueError (one line) for an option out of range."""
         if self.intensity not in INTENSITY_PATHS:
@@ -234,11 +251,7 @@ class PhysicsConfig:
         _check_fraction("physics.ema_decay", self.ema_decay)
         for key in ("density_g_cm3", "psf_sigma_px", "regularizer_gain", "material_prior",
                     "volume_conservation"):
-            v = getattr(self, key)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
-                    or v < 0 or (v == 0 and key == "density_g_cm3"):
-                raise ValueError(f"physics.{key}: must be a finite number "
-                                 f"{'> 0' if key == 'density_g_cm3' else '>= 0'}, got {v!r}")
+            _check_number(f"physics.{key}", getattr(self, key), positive=key == "density_g_cm3")
         if isinstance(self.oversample, bool) or not isinstance(self.oversample, int) \
                 or not 1 <= self.oversample <= 8:
             raise ValueError(f"physics.oversample: must be an integer in 1..8, got {self.oversample!r}")

@@ -331,11 +331,7 @@ def reconstruct_intensity(rec: Recording, config, *, material: str | None = None
     if not config.field.value_max:  # one known material: delta bounds the field
         config = config.updated({"field": {"value_max": VALUE_MARGIN * index.delta}})
     updates = {"train": {"ema_decay": phys.ema_decay}}
-    priors = {}
-    if not config.regularizers.material_prior and phys.material_prior and not fitted_beta:
-        priors["material_prior"] = phys.material_prior
-    if not config.regularizers.volume_conservation and phys.volume_conservation:
-        priors["volume_conservation"] = phys.volume_conservation
+    priors = phys.model_fit_priors(config.regularizers)
     if priors:
         updates["regularizers"] = priors
     config = config.updated(updates)

@@ -213,11 +213,8 @@ def estimate_reconstruction(frames: int, views: int, height: int, width: int,
         if phys.fine_render and phys.oversample > 1:  # the fit's grid is finer
             h, w = h * phys.oversample, w * phys.oversample
         channels = 2 if phys.beta == "fitted" else 1
-        if channels == 1 and not regularizer_weights["material_prior"]:
-            # the model path adds the physics section's one-material prior (xray4d.intensity)
-            regularizer_weights["material_prior"] = phys.material_prior
-        if not regularizer_weights["volume_conservation"]:
-            regularizer_weights["volume_conservation"] = phys.volume_conservation
+        # the model path adds the physics section's priors (xray4d.intensity)
+        regularizer_weights.update(phys.model_fit_priors(config.regularizers))
     vox = h * w * w                                  # voxels of one frame
     proj = t * v * h * w * F32
     parts = {"recording": 0 if in_memory else recorded,
