@@ -48,7 +48,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import time
 from pathlib import Path
 
@@ -88,8 +87,9 @@ def main() -> None:
                     help="also save each fit's delta volume and the truth as DIR/seed{S}_{case}.npy"
                          " and DIR/seed{S}_truth.npy (frames, z, y, x), for analysis without a rerun")
     args = ap.parse_args()
-    if args.save_volumes:
-        os.makedirs(args.save_volumes, exist_ok=True)
+    save_dir = Path(args.save_volumes) if args.save_volumes else None
+    if save_dir:
+        save_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(args.threads)
     water = ph.refractive_index("H2O", 1.0, args.energy_kev)
     li_clean = simulate_droplets(size=args.size, frames=args.frames, noise=0.0)
@@ -104,6 +104,8 @@ def main() -> None:
 
         rec = record(args.fluence)
         truth = rec.truth
+        if save_dir:
+            np.save(save_dir / f"seed{seed}_truth.npy", np.asarray(truth, np.float32))
         # the truth's prediction (noise-free expectation), for the model fits' chi^2
         expected = (transmission(record(None)) if not args.only or {"a", "e"} & set(args.only)
                     else None)
@@ -152,11 +154,9 @@ def main() -> None:
             if key == "e":
                 row["psnr_beta_db"] = psnr(res.reconstruction.volume_beta, rec.truth_beta)
             rows.append(row)
-            if args.save_volumes:
-                np.save(os.path.join(args.save_volumes, f"seed{seed}_{key}.npy"),
+            if save_dir:
+                np.save(save_dir / f"seed{seed}_{key}.npy",
                         np.asarray(res.reconstruction.volume, np.float32))
-                np.save(os.path.join(args.save_volumes, f"seed{seed}_truth.npy"),
-                        np.asarray(truth, np.float32))
             print(f"seed {seed} ({key}) {CASES[key]}: PSNR {row['psnr_db']:.2f} dB"
                   + (f", beta {row['psnr_beta_db']:.2f} dB" if "psnr_beta_db" in row else "")
                   + (f", chi2 fit/truth {row['chi2_fit_over_truth']:.4f}"

@@ -67,6 +67,8 @@ INTENSITY_LIBRARY_BYTES = 70 * 10**6
 #: ``l1_sparsity`` adds none measurable; ``volume_conservation`` (a mean per frame) at most
 #: the gradient of its mean. ``material_prior`` and it see the first channel only.
 REGULARIZER_VOLUME_COPIES = {"volume_tv": 6, "material_prior": 6, "volume_conservation": 1}
+#: of those, the ones that see only the first channel (delta) of a two-channel field
+FIRST_CHANNEL_REGULARIZERS = frozenset({"material_prior", "volume_conservation"})
 #: the same for the conventional methods (no autograd): measured 8 MB
 CONVENTIONAL_LIBRARY_BYTES = 10 * 10**6
 #: float32 copies of every field parameter: value, gradient, Adam's two moments
@@ -206,9 +208,8 @@ def estimate_reconstruction(frames: int, views: int, height: int, width: int,
     channels = 1
     phys = config.physics
     model_fit = intensity and phys.intensity == "model"
-    regularizer_weights = {"volume_tv": config.regularizers.volume_tv,
-                           "material_prior": config.regularizers.material_prior,
-                           "volume_conservation": config.regularizers.volume_conservation}
+    regularizer_weights = {name: getattr(config.regularizers, name)
+                           for name in REGULARIZER_VOLUME_COPIES}
     if model_fit:
         if phys.fine_render and phys.oversample > 1:  # the fit's grid is finer
             h, w = h * phys.oversample, w * phys.oversample
@@ -237,8 +238,7 @@ def estimate_reconstruction(frames: int, views: int, height: int, width: int,
         per_voxel *= channels
         for name, copies in REGULARIZER_VOLUME_COPIES.items():
             if regularizer_weights[name]:
-                first_only = name in ("material_prior", "volume_conservation")
-                per_voxel += copies * (1 if first_only else channels)
+                per_voxel += copies * (1 if name in FIRST_CHANNEL_REGULARIZERS else channels)
         parts["batch"] = batch * vox * F32 * per_voxel
         chunk = max(1, min(int(config.train.render_chunk), t))
         # the output movie (and its predicted projections), plus one chunk being rendered
