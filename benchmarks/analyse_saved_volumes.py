@@ -75,10 +75,16 @@ def analyse(volume: np.ndarray, truth: np.ndarray) -> dict[str, float]:
 
 def main() -> None:
     if len(sys.argv) < 4:
-        sys.exit(__doc__.strip().splitlines()[-1])
+        print(__doc__.strip().splitlines()[-1], file=sys.stderr)
+        sys.exit(2)
     folder, seed, cases = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
-    truth = np.load(folder / f"seed{seed}_truth.npy")
-    report = {case: analyse(np.load(folder / f"seed{seed}_{case}.npy"), truth) for case in cases}
+    try:
+        truth = np.load(folder / f"seed{seed}_truth.npy")
+        report = {case: analyse(np.load(folder / f"seed{seed}_{case}.npy"), truth)
+                  for case in cases}
+    except (OSError, ValueError) as err:  # missing or unreadable .npy, mismatched shapes
+        print(f"analyse_saved_volumes: {err}", file=sys.stderr)
+        sys.exit(2)
     print(json.dumps(report, indent=2))
 
 
