@@ -187,12 +187,16 @@ def _read(f: h5py.File, path: str, name: str, *, ranks: tuple[int, ...],
     if obj.ndim not in ranks:
         want = " or ".join(str(r) for r in ranks)
         raise InputError(path, name, f"wrong rank {obj.ndim} (shape {obj.shape}), expected rank {want}")
-    if obj.dtype.kind not in "fiu" or obj.dtype.kind == "c":
-        raise InputError(path, name, f"wrong dtype {obj.dtype}, expected real numbers")
+    try:  # a corrupt datatype message can describe a float numpy cannot represent
+        stored = obj.dtype
+    except (ValueError, TypeError, OSError) as exc:
+        raise InputError(path, name, f"unreadable datatype ({_reason(exc)}), file corrupt?") from None
+    if stored.kind not in "fiu":
+        raise InputError(path, name, f"wrong dtype {stored}, expected real numbers")
     if obj.size == 0 or any(s == 0 for s in obj.shape):
         raise InputError(path, name, f"empty array (shape {obj.shape})")
     # the array as stored plus its cast: refuse before allocating what cannot fit
-    need = obj.size * (obj.dtype.itemsize + np.dtype(dtype).itemsize)
+    need = obj.size * (stored.itemsize + np.dtype(dtype).itemsize)
     avail = available_memory()
     if avail is not None and need > avail:
         raise InputError(path, name, f"shape {obj.shape} needs {need / GB:.3g} GB of memory to "
