@@ -25,8 +25,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from xray4d.metrics import psnr  # noqa: E402
+from xray4d.metrics import psnr
 
 
 def rms_width(profile: np.ndarray) -> np.ndarray:
@@ -67,7 +66,7 @@ def analyse(volume: np.ndarray, truth: np.ndarray) -> dict[str, float]:
         "proj_0deg_rel_l2": rel_l2(v.sum(2), t.sum(2)),
         "proj_90deg_rel_l2": rel_l2(v.sum(3), t.sum(3)),
         "error_share_shell": float(err2[shell].sum() / err2.sum()),
-        "error_share_core": float(err2[core & ~shell].sum() / err2.sum()),
+        "error_share_core": float(err2[core].sum() / err2.sum()),
         "error_share_outside": float(err2[~inside & ~shell].sum() / err2.sum()),
         "psnr_clipped_at_peak_db": psnr(np.minimum(v, peak), t),
     }
