@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -89,6 +90,44 @@ def _zero_tail(path: Path, builder: Callable[[Path], Path]) -> Path:
     return path
 
 
+# HDF5 datatype message (version 1, class float) of little-endian IEEE float32:
+# class bit fields (normalisation, sign at bit 31), size 4, offset 0, precision 32,
+# exponent at 23 (8 bits), mantissa at 0 (23 bits), then the 4-byte exponent bias 127
+# (HDF5 File Format Specification, "Datatype Message", floating-point properties)
+_FLOAT32_LE_MESSAGE = bytes.fromhex("11201f00040000000000200017080017 7f000000")
+
+
+def _corrupt_float32_datatype(path: Path, offset: int, value: int) -> Path:
+    """A valid recording whose float32 datatype messages (those of data and truth) have
+    byte ``offset`` set to ``value``: the file opens, but h5py cannot map the type to numpy
+    (the fault the fuzz test once met at random, now built on purpose)."""
+    write_recording(path)
+    raw = bytearray(path.read_bytes())
+    starts = [m.start() for m in re.finditer(re.escape(_FLOAT32_LE_MESSAGE), raw)]
+    assert starts, "no float32 datatype message found: the file layout changed"
+    for s in starts:
+        raw[s + offset] = value
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def _corrupt_string_attribute(path: Path, owner: str, key: str, value: str) -> Path:
+    """A valid recording with text attribute ``key`` on ``owner`` whose datatype message
+    (variable-length UTF-8 string: ``19 01 01 00``) declares character set 15, which
+    h5py cannot decode (TypeError)."""
+    write_recording(path)
+    with h5py.File(path, "r+") as f:
+        f[owner].attrs[key] = value
+    raw = bytearray(path.read_bytes())
+    name = raw.find(key.encode() + b"\0")
+    assert name >= 0, f"attribute {key} not found: the file layout changed"
+    message = raw.find(b"\x19\x01\x01\x00", name, name + 32)
+    assert message >= 0, f"no string datatype after attribute {key}: the file layout changed"
+    raw[message + 2] = 0x0F
+    path.write_bytes(bytes(raw))
+    return path
+
+
 # name -> (builder of the bad recording file, dataset the message must name)
 # (a tuple: any of these; a trailing slash: any dataset in that group)
 BAD_RECORDINGS: dict[str, tuple[Callable[[Path], Path], str | tuple[str, ...]]] = {
@@ -122,6 +161,17 @@ BAD_RECORDINGS: dict[str, tuple[Callable[[Path], Path], str | tuple[str, ...]]] 
     "zero_tail": (lambda p: _zero_tail(p, write_recording), ("/exchange/", "/ground_truth/")),
     "data_wrong_dtype": (lambda p: write_recording(p, exchange__data=np.array([b"ab"] * 4).reshape(
         1, 1, 2, 2)), "/exchange/data"),
+    # exponent bias 127 -> 127 + 2**16: h5py finds no numpy float for it (ValueError)
+    "data_datatype_bias": (lambda p: _corrupt_float32_datatype(p, 18, 1), "/exchange/data"),
+    # exponent bias 0: HDF5 refuses to report it (RuntimeError from H5Tget_ebias)
+    "data_datatype_bias_zero": (lambda p: _corrupt_float32_datatype(p, 16, 0), "/exchange/data"),
+    # class float -> time, which has no numpy equivalent (TypeError)
+    "data_datatype_class": (lambda p: _corrupt_float32_datatype(p, 0, 0x12), "/exchange/data"),
+    "quantity_charset": (lambda p: _corrupt_string_attribute(p, "/exchange/data", "quantity",
+                                                             "line_integral"),
+                         "/exchange/data attribute quantity"),
+    "description_charset": (lambda p: _corrupt_string_attribute(p, "/", "description", "drops"),
+                            "/ attribute description"),
 }
 
 # name -> (builder of the bad reconstruction file, dataset the message must name)

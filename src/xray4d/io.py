@@ -189,7 +189,7 @@ def _read(f: h5py.File, path: str, name: str, *, ranks: tuple[int, ...],
         raise InputError(path, name, f"wrong rank {obj.ndim} (shape {obj.shape}), expected rank {want}")
     try:  # a corrupt datatype message can describe a float numpy cannot represent
         stored = obj.dtype
-    except (ValueError, TypeError, OSError) as exc:
+    except (ValueError, TypeError, RuntimeError, OSError) as exc:
         raise InputError(path, name, f"unreadable datatype ({_reason(exc)}), file corrupt?") from None
     if stored.kind not in "fiu":
         raise InputError(path, name, f"wrong dtype {stored}, expected real numbers")
@@ -224,6 +224,18 @@ def _attr_str(value: Any) -> str:
     return str(value)
 
 
+def _attr(attrs: h5py.AttributeManager, path: str, where: str, key: str, default: Any = None) -> Any:
+    """Attribute ``key`` of ``attrs`` (``default`` when absent); a corrupt one is refused in one line.
+
+    ``where`` names the owner in the message (``/`` for the root, else a group or dataset).
+    """
+    try:
+        return attrs[key] if key in attrs else default
+    except (*_H5_ERRORS, ValueError, TypeError) as exc:
+        raise InputError(path, f"{where} attribute {key}",
+                         f"unreadable ({_reason(exc)}), file corrupt?") from None
+
+
 def _check_shape(path: str, name: str, arr: np.ndarray, allowed: list[tuple[int, ...]]) -> None:
     if arr.shape not in allowed:
         want = " or ".join(str(a) for a in allowed)
@@ -238,7 +250,8 @@ def load_recording(path: str | os.PathLike) -> Recording:
     with _open(path) as f:
         data = _read(f, path, "/exchange/data", ranks=(4,))
         t, v, h, w = data.shape
-        quantity = _attr_str(f["/exchange/data"].attrs.get("quantity", "line_integral"))
+        quantity = _attr_str(_attr(f["/exchange/data"].attrs, path, "/exchange/data", "quantity",
+                                   "line_integral"))
         if quantity not in QUANTITIES:
             raise InputError(path, "/exchange/data", f"attribute quantity={quantity!r} is not one of "
                                                      f"{', '.join(QUANTITIES)}")
@@ -272,9 +285,10 @@ def load_recording(path: str | os.PathLike) -> Recording:
             _check_shape(path, "/ground_truth/volume_beta", truth_beta, [(t, h, w, w)])
         attrs: dict[str, Any] = {}
         for key in ROOT_ATTRS:
-            if key in f.attrs:
+            stored_attr = _attr(f.attrs, path, "/", key)
+            if stored_attr is not None:
                 try:
-                    raw_attr = np.asarray(f.attrs[key])
+                    raw_attr = np.asarray(stored_attr)
                     if raw_attr.size != 1:       # an array: which of its values was meant?
                         raise ValueError(key)
                     val = float(raw_attr.reshape(-1)[0])
@@ -283,8 +297,9 @@ def load_recording(path: str | os.PathLike) -> Recording:
                 if not np.isfinite(val) or val < 0 or (val == 0 and key != "propagation_distance_m"):
                     raise InputError(path, f"/ attribute {key}", f"invalid value {val}")
                 attrs[key] = val
-        if "description" in f.attrs:
-            attrs["description"] = _attr_str(f.attrs["description"])
+        description = _attr(f.attrs, path, "/", "description")
+        if description is not None:
+            attrs["description"] = _attr_str(description)
     geometry = Geometry.from_angles(theta, t, h, w, attrs.get("pixel_size_m"))
     return Recording(data, geometry, quantity, time, fields["data_white"], fields["data_dark"],
                      truth, truth_beta, attrs, path)
@@ -332,13 +347,13 @@ def load_reconstruction(path: str | os.PathLike) -> Reconstruction:
             _check_shape(path, "/reconstruction/volume_beta", beta, [vol.shape])
         a = f["/reconstruction"].attrs
         try:
-            config = json.loads(_attr_str(a.get("config", "{}")))
+            config = json.loads(_attr_str(_attr(a, path, "/reconstruction", "config", "{}")))
         except json.JSONDecodeError:
             raise InputError(path, "/reconstruction attribute config", "not valid JSON") from None
         if not isinstance(config, dict):
             raise InputError(path, "/reconstruction attribute config", "not a JSON object")
         try:
-            wall = float(np.asarray(a.get("wall_seconds", 0.0)).reshape(-1)[0])
+            wall = float(np.asarray(_attr(a, path, "/reconstruction", "wall_seconds", 0.0)).reshape(-1)[0])
         except (TypeError, ValueError, IndexError):
             wall = math.nan
         if not (math.isfinite(wall) and wall >= 0):
@@ -350,8 +365,9 @@ def load_reconstruction(path: str | os.PathLike) -> Reconstruction:
                 with contextlib.suppress(*_H5_ERRORS, TypeError, ValueError):
                     if isinstance(a[k], (str, bytes)):
                         extra[k] = _attr_str(a[k])
-        return Reconstruction(vol, time, _attr_str(a.get("method", "")), config, wall,
-                              _attr_str(a.get("source", "")), beta, path, extra)
+        method = _attr_str(_attr(a, path, "/reconstruction", "method", ""))
+        source = _attr_str(_attr(a, path, "/reconstruction", "source", ""))
+        return Reconstruction(vol, time, method, config, wall, source, beta, path, extra)
 
 
 #: attributes of /reconstruction that Reconstruction holds as fields
