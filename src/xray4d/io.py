@@ -145,6 +145,9 @@ def _remove_orphan_temps(target: Path) -> None:
 
 # what h5py raises on a file whose structure is corrupt (e.g. a zero-filled tail)
 _H5_ERRORS = (KeyError, RuntimeError, OSError)
+# what h5py raises reading one object's metadata (datatype, attribute) when it is corrupt:
+# besides the above, ValueError/TypeError for a type numpy cannot represent or decode
+_H5_READ_ERRORS = (*_H5_ERRORS, ValueError, TypeError)
 
 
 def _reason(exc: BaseException) -> str:
@@ -189,7 +192,7 @@ def _read(f: h5py.File, path: str, name: str, *, ranks: tuple[int, ...],
         raise InputError(path, name, f"wrong rank {obj.ndim} (shape {obj.shape}), expected rank {want}")
     try:  # a corrupt datatype message can describe a float numpy cannot represent
         stored = obj.dtype
-    except (ValueError, TypeError, RuntimeError, OSError) as exc:
+    except _H5_READ_ERRORS as exc:
         raise InputError(path, name, f"unreadable datatype ({_reason(exc)}), file corrupt?") from None
     if stored.kind not in "fiu":
         raise InputError(path, name, f"wrong dtype {stored}, expected real numbers")
@@ -231,7 +234,7 @@ def _attr(attrs: h5py.AttributeManager, path: str, where: str, key: str, default
     """
     try:
         return attrs[key] if key in attrs else default
-    except (*_H5_ERRORS, ValueError, TypeError) as exc:
+    except _H5_READ_ERRORS as exc:
         raise InputError(path, f"{where} attribute {key}",
                          f"unreadable ({_reason(exc)}), file corrupt?") from None
 
@@ -362,9 +365,10 @@ def load_reconstruction(path: str | os.PathLike) -> Reconstruction:
         extra = {}   # further text attributes (e.g. quantity, units); others are ignored
         for k in a.keys():
             if k not in _RECONSTRUCTION_ATTRS:
-                with contextlib.suppress(*_H5_ERRORS, TypeError, ValueError):
-                    if isinstance(a[k], (str, bytes)):
-                        extra[k] = _attr_str(a[k])
+                with contextlib.suppress(*_H5_READ_ERRORS):
+                    value = a[k]
+                    if isinstance(value, (str, bytes)):
+                        extra[k] = _attr_str(value)
         method = _attr_str(_attr(a, path, "/reconstruction", "method", ""))
         source = _attr_str(_attr(a, path, "/reconstruction", "source", ""))
         return Reconstruction(vol, time, method, config, wall, source, beta, path, extra)
@@ -436,7 +440,7 @@ def peek_recording(path: str | os.PathLike
             quantity = _attr_str(d.attrs.get("quantity", "line_integral"))
             return (shape, (shape[0] if per_frame else 1),  # type: ignore[return-value]
                     "/ground_truth/volume" in f, quantity)
-    except (OSError, RuntimeError, KeyError, ValueError, TypeError):
+    except _H5_READ_ERRORS:
         return None
 
 
