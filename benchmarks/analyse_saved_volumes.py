@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from xray4d.metrics import psnr
+from xray4d.evaluation.metrics import psnr
 
 
 def rms_width(profile: np.ndarray) -> np.ndarray:

@@ -56,9 +56,9 @@ import torch
 
 from xray4d import physics as ph
 from xray4d.api import reconstruct, resolve_config
-from xray4d.intensity import transmission
-from xray4d.metrics import psnr
-from xray4d.regularizers import VALUE_MARGIN
+from xray4d.preprocess import transmission
+from xray4d.evaluation.metrics import psnr
+from xray4d.reconstruct.regularizers import VALUE_MARGIN
 from xray4d.simulate import add_noise, simulate_droplets, simulate_droplets_intensity
 
 CASES = {"a": "propagation model", "e": "propagation model, beta fitted",

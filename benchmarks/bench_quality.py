@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from xray4d.api import reconstruct, resolve_config
-from xray4d.metrics import evaluate_volumes
+from xray4d.evaluation.metrics import evaluate_volumes
 from xray4d.simulate import DropletCollision, simulate_droplets
 
 TWO = (0.0, 23.8)

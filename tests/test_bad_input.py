@@ -250,7 +250,8 @@ def test_info_refuses_recording_with_damaged_root(tmp_path: Path, capsys) -> Non
     """A recording written by xray4d whose second half is zeros: here the damage hits the
     root group, which ``info`` probes itself before calling io (layout of h5py 3.16)."""
     from xray4d.geometry import Geometry
-    from xray4d.io import Recording, save_recording
+    from xray4d.data import Recording
+    from xray4d.io import save_recording
 
     rng = np.random.default_rng(0)
     truth = np.zeros((3, 8, 10, 10), np.float32)

@@ -9,11 +9,12 @@ import torch
 
 from xray4d.cli import main
 from xray4d.config import ReconstructionConfig
-from xray4d.conventional import angular_weights, cgls, fbp, ramp_filter, sirt
+from xray4d.reconstruct.conventional import angular_weights, cgls, fbp, ramp_filter, sirt
 from xray4d.fields import HexPlaneField, PerFrameHexPlaneField
 from xray4d.geometry import Geometry
-from xray4d.io import Recording, load_reconstruction, save_recording
-from xray4d.methods import _METHODS, available_methods, get_method
+from xray4d.data import Recording
+from xray4d.io import load_reconstruction, save_recording
+from xray4d.reconstruct.registry import _METHODS, available_methods, get_method
 from xray4d.projector import Projector
 
 # (centre x, y, z), semi-axes (x, y, z), value: a phantom built here, not by xray4d
@@ -249,7 +250,7 @@ def test_registry_lists_each_method_once() -> None:
         assert names.count(name) == 1
         assert get_method(name) is _METHODS[name][0]
     with pytest.raises(ValueError, match="registered twice"):
-        from xray4d.methods import register_method
+        from xray4d.reconstruct.registry import register_method
         register_method("sirt")(lambda *a: None)
     with pytest.raises(ValueError, match="unknown method"):
         get_method("art")
@@ -257,7 +258,7 @@ def test_registry_lists_each_method_once() -> None:
 
 @pytest.mark.parametrize("method", sorted(available_methods()))
 def test_reconstruct_verb_runs_every_method(method: str, tmp_path: Path, capsys) -> None:
-    from xray4d.methods import unavailable_reason
+    from xray4d.reconstruct.registry import unavailable_reason
     if unavailable_reason(method):            # astra-fbp / astra-sirt without the astra extra
         pytest.skip(unavailable_reason(method))
     rec = small_recording(frames=3, size=12)
@@ -316,7 +317,7 @@ def test_astra_fbp_agrees_with_ours_at_many_angles(many_angles_8rows, window, cu
     measured 3e-6 to 4e-6 relative L2 apart (float32); limit 1e-4. Both reach the phantom
     (ram-lak: 32.9 dB on these rows, measured)."""
     pytest.importorskip("astra")
-    from xray4d.astra_methods import astra_fbp
+    from xray4d.reconstruct.astra import astra_fbp
     truth, proj, data = many_angles_8rows
     with torch.no_grad():
         ours = fbp(data, proj, window, cutoff)[0].numpy()
@@ -344,7 +345,7 @@ def test_astra_fbp_weights_views_evenly() -> None:
     """On uneven angles ASTRA weights every view by pi / V (ours by its share of 180 deg):
     ASTRA equals our filtered adjoint with weights pi / V (measured 2e-5), not our FBP (0.15)."""
     pytest.importorskip("astra")
-    from xray4d.astra_methods import astra_fbp
+    from xray4d.reconstruct.astra import astra_fbp
     angles = UNEVEN_4
     truth, proj, data = projected_phantom(angles)
     with torch.no_grad():
@@ -361,7 +362,7 @@ def test_astra_sirt_matches_ours_at_equal_iterations(views: int, nonnegative: bo
     measured |difference| <= 3e-5 dB and 4e-6 to 8e-6 relative L2 between the volumes (ASTRA
     float32); limits 0.05 dB and 1e-3."""
     pytest.importorskip("astra")
-    from xray4d.astra_methods import astra_sirt
+    from xray4d.reconstruct.astra import astra_sirt
     angles = np.linspace(0, 180, views, endpoint=False) if views > 4 else UNEVEN_4
     truth, proj, data = projected_phantom(angles)
     with torch.no_grad():
@@ -381,7 +382,7 @@ def test_astra_sirt_matches_ours_at_equal_iterations(views: int, nonnegative: bo
 def test_astra_sirt_max_constraint_matches_our_upper_bound() -> None:
     """ASTRA's MaxConstraint and our projection onto f <= value_max give the same iterates."""
     pytest.importorskip("astra")
-    from xray4d.astra_methods import astra_sirt
+    from xray4d.reconstruct.astra import astra_sirt
     angles = UNEVEN_4
     truth, proj, data = projected_phantom(angles)
     with torch.no_grad():
@@ -457,7 +458,7 @@ def test_astra_methods_without_astra_refuse_in_one_line(tmp_path: Path, capsys, 
     and the CLI refuses them in one line naming the extra, exit 2, nothing written."""
     import sys
 
-    from xray4d.methods import MissingExtraError, unavailable_reason
+    from xray4d.reconstruct.registry import MissingExtraError, unavailable_reason
     monkeypatch.setitem(sys.modules, "astra", None)          # import astra -> ImportError
     names = list(available_methods())
     assert names.count("astra-fbp") == 1 and names.count("astra-sirt") == 1

@@ -92,7 +92,7 @@ def test_volume_tv_of_a_ball_is_its_surface_area() -> None:
     """Summed isotropic TV of a voxel-averaged ball vs the analytic area 4 pi R^2 (measured
     ratio 1.11 at R = 6 and 10: forward differences over-count oblique edges); it is the
     surface-area prior of a homogeneous liquid, scaled by the value bound."""
-    from xray4d.regularizers import VolumeTV, build_regularizers
+    from xray4d.reconstruct.regularizers import VolumeTV, build_regularizers
     n = 32
     c = (np.arange(4 * n) + 0.5) / 4 - 0.5 - (n - 1) / 2
     z, y, x = np.meshgrid(c, c, c, indexing="ij")
@@ -161,7 +161,7 @@ def test_two_output_field_refuses_mismatched_bounds() -> None:
 def test_material_prior_is_a_double_well_at_zero_and_the_material_value() -> None:
     """mean(f^2 (1 - f)^2) with f = value / (bound / 1.02): zero on vacuum and on the
     material, 1/16 half-way, and its gradient pulls a value towards the nearer well."""
-    from xray4d.regularizers import MaterialPrior, build_regularizers
+    from xray4d.reconstruct.regularizers import MaterialPrior, build_regularizers
     bound = 1.02 * 3e-6
     reg = build_regularizers({"material_prior": 2.0}, value_scale=bound)[0]
     assert isinstance(reg, MaterialPrior)
@@ -183,7 +183,7 @@ def test_volume_conservation_is_the_relative_variance_of_the_frames_totals() -> 
     2 and 3 units give (2/3) / 4 = 1/6; frames of equal totals give zero however the
     material is arranged; the gradient lowers the frame above the mean and raises the one
     below, and none scales all frames together; a single frame or a two-channel field's second channel change nothing."""
-    from xray4d.regularizers import VolumeConservation, build_regularizers
+    from xray4d.reconstruct.regularizers import VolumeConservation, build_regularizers
     reg = build_regularizers({"volume_conservation": 3.0})[0]
     assert isinstance(reg, VolumeConservation)
     frames = torch.zeros(3, 4, 4, 4, dtype=torch.float64)

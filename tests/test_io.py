@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from xray4d.geometry import Geometry
-from xray4d.io import (InputError, Reconstruction, Recording, atomic_path, load_reconstruction,
-                       load_recording, load_volume, save_reconstruction, save_recording)
+from xray4d.data import Reconstruction, Recording
+from xray4d.io import (InputError, atomic_path, load_reconstruction, load_recording,
+                       load_volume, save_reconstruction, save_recording)
 
 T, V, H, W = 3, 2, 5, 6
 

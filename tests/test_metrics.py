@@ -12,7 +12,7 @@ from skimage.metrics import mean_squared_error as sk_mse
 from skimage.metrics import peak_signal_noise_ratio as sk_psnr
 from skimage.metrics import structural_similarity as sk_ssim
 
-from xray4d import metrics as M
+from xray4d.evaluation import metrics as M
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 

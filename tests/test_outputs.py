@@ -168,7 +168,7 @@ class _Boom(RuntimeError):
 @pytest.mark.parametrize("verb", ["reconstruct", "project", "simulate"])
 def test_failed_write_keeps_the_old_output_and_leaves_no_temp(verb: str, files, monkeypatch) -> None:
     """The write fails after the datasets went to the temporary file: the old output is intact."""
-    import xray4d.io as xio
+    import xray4d.io.hdf5 as xio
 
     d = files["dir"]
     out = d / "out.h5"

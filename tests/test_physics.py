@@ -16,8 +16,8 @@ from scipy import ndimage
 from scipy.special import fresnel
 
 from xray4d import physics as ph
-from xray4d.intensity import (IntensityModel, OpticsSetup, optics_of, to_line_integrals,
-                              transmission)
+from xray4d.physics.measurement import IntensityModel, OpticsSetup
+from xray4d.preprocess import optics_of, to_line_integrals, transmission
 from xray4d.io import load_recording, save_recording
 from xray4d.simulate import (DropletCollision, droplet_exit_waves, droplet_state,
                              simulate_droplets, simulate_droplets_intensity)

@@ -15,8 +15,10 @@ import torch
 
 from xray4d.config import ReconstructionConfig
 from xray4d.geometry import Geometry
-from xray4d.io import Recording, load_reconstruction, save_recording
-from xray4d.reconstruct import HexPlaneReconstructor, estimate_value_max
+from xray4d.data import Recording
+from xray4d.io import load_reconstruction, save_recording
+from xray4d.reconstruct.hexplane import HexPlaneReconstructor
+from xray4d.reconstruct.value_bound import estimate_value_max
 
 SIZE, FRAMES = 24, 4
 
@@ -238,7 +240,7 @@ def test_demo_writes_report(tmp_path: Path) -> None:
 def test_learning_rate_warms_up_at_the_start_and_after_each_upsampling() -> None:
     """Exponential decay to lr_final_ratio, times a linear ramp over warmup_fraction after
     each stage start (values computed by hand)."""
-    from xray4d.reconstruct import learning_rate_factor
+    from xray4d.reconstruct.schedule import learning_rate_factor
 
     assert learning_rate_factor(0.0, 0.0, 0.1) == 1.0                    # no warm-up
     assert learning_rate_factor(1.0, 0.25, 0.1) == pytest.approx(0.1)

@@ -22,7 +22,8 @@ import torch
 
 from xray4d import cli
 from xray4d.geometry import Geometry
-from xray4d.io import Recording, load_reconstruction, save_recording
+from xray4d.data import Recording
+from xray4d.io import load_reconstruction, save_recording
 
 ENV = dict(os.environ, OMP_NUM_THREADS="1")
 N, FRAMES = 16, 3

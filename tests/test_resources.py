@@ -67,7 +67,7 @@ def test_512_cubed_1000_frames_is_refused_before_allocating() -> None:
         from xray4d.api import reconstruct, resolve_config
         from xray4d.errors import ResourceError
         from xray4d.geometry import Geometry
-        from xray4d.io import Recording
+        from xray4d.data import Recording
         def hwm():
             return next(int(l.split()[1]) * 1024 for l in open("/proc/self/status")
                         if l.startswith("VmHWM"))
@@ -163,8 +163,8 @@ def test_operator_part_matches_the_real_projector() -> None:
 
 def test_field_part_counts_the_real_parameters() -> None:
     from xray4d.geometry import Geometry
-    from xray4d.io import Recording
-    from xray4d.reconstruct import HexPlaneReconstructor
+    from xray4d.data import Recording
+    from xray4d.reconstruct.hexplane import HexPlaneReconstructor
 
     t, n = 6, 24
     rec = Recording(np.ones((t, 2, n, n), np.float32), Geometry.from_angles([0, 30], t, n, n))
@@ -202,7 +202,8 @@ def test_estimate_follows_measured_peak_memory(tmp_path: Path) -> None:
     """A real 64^3 x 12-frame run in a fresh process: the rise of its peak resident memory
     over the imported baseline is within [0.7, 2] x of the estimate."""
     from xray4d.geometry import Geometry
-    from xray4d.io import Recording, save_recording
+    from xray4d.data import Recording
+    from xray4d.io import save_recording
 
     t, n = 12, 64
     rec = Recording(np.random.default_rng(0).random((t, 2, n, n), dtype=np.float32),

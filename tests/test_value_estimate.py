@@ -7,8 +7,7 @@ import torch
 
 from xray4d.geometry import Geometry
 from xray4d.projector import Projector
-from xray4d.reconstruct import estimate_value_max
-from xray4d.value_estimate import (estimate_value_max_auto, estimate_value_max_moments,
+from xray4d.reconstruct.value_bound import (estimate_value_max, estimate_value_max_auto, estimate_value_max_moments,
                                    row_covariance_value)
 
 FOUR = (0.0, 23.8, 67.5, 112.5)

@@ -11,10 +11,12 @@ from typing import Any
 import numpy as np
 
 from .config import ReconstructionConfig, load_preset
-from .io import (InputError, Recording, atomic_path, load_recording, peek_recording,
-                 save_reconstruction)
-from .methods import get_method
-from .reconstruct import FitResult, remove_stale_checkpoint_temps
+from .data import FitResult, Recording
+from .errors import InputError
+from .io import atomic_path, load_recording, peek_recording, save_reconstruction
+from .reconstruct.hexplane import remove_stale_checkpoint_temps
+from .reconstruct.measurement import reconstruct_intensity_recording
+from .reconstruct.registry import get_method
 from .resources import MemoryEstimate, check_reconstruction
 
 __all__ = ["reconstruct", "reconstruct_file", "resolve_config", "preview_dir", "checkpoint_file",
@@ -51,7 +53,6 @@ def reconstruct(recording: Recording, config: ReconstructionConfig | None = None
     method = get_method(config.method)
     check_memory(recording, config)
     if recording.quantity == "intensity":  # as config.physics.intensity says; volume = delta
-        from .intensity import reconstruct_intensity_recording
         return reconstruct_intensity_recording(recording, config, checkpoint_path, progress,
                                                resume)
     return method(recording, config, checkpoint_path, progress, resume)
@@ -107,7 +108,7 @@ def reconstruct_file(recording_path: str | os.PathLike, out: str | os.PathLike,
     result = reconstruct(rec, config, checkpoint_path=ckpt, resume=resume, progress=progress)
     save_reconstruction(result.reconstruction, out)
     if previews:
-        from .preview import write_previews
+        from .viz.preview import write_previews
         pdir = preview_dir(out)
         measured = rec.projections if result.measured is None else result.measured
         write_previews(pdir, result.reconstruction.volume, measured, result.predicted,

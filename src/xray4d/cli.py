@@ -12,8 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import DivergenceError, ResourceError
-from .io import InputError
+from .errors import DivergenceError, InputError, ResourceError
 
 __all__ = ["main"]
 

@@ -1,7 +1,17 @@
 """Errors that the command line turns into one line on stderr (no traceback)."""
 from __future__ import annotations
 
-__all__ = ["DivergenceError", "ResourceError"]
+import os
+
+__all__ = ["InputError", "DivergenceError", "ResourceError"]
+
+
+class InputError(Exception):
+    """A file that breaks the data contract: one line, file + dataset + fault."""
+
+    def __init__(self, path: str | os.PathLike, dataset: str, fault: str) -> None:
+        self.path, self.dataset, self.fault = str(path), dataset, fault
+        super().__init__(f"{self.path}: {dataset}: {fault}")
 
 
 class DivergenceError(RuntimeError):

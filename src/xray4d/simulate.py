@@ -60,7 +60,7 @@ import numpy as np
 import torch
 
 from .geometry import Geometry, centred_coordinates
-from .io import Recording
+from .data import Recording
 from .projector import DENSE_OPERATOR_LIMIT_BYTES, Projector, slice_projection_matrix
 
 __all__ = ["DropletCollision", "DropletState", "droplet_state", "droplet_truth",

@@ -99,7 +99,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> list[str]:
-    from ..methods import available_methods, needs_extra, unavailable_reason
+    from ..reconstruct.registry import available_methods, needs_extra, unavailable_reason
 
     known = available_methods()
     # the ASTRA cross-checks duplicate fbp / sirt (measured within 1e-5 of them) and would make
@@ -167,7 +167,7 @@ def run_one(recording_path: str, method: str, budget_s: float, seed: int,
 
     from ..api import reconstruct, resolve_config
     from ..io import load_recording
-    from ..metrics import evaluate_volumes
+    from ..evaluation.metrics import evaluate_volumes
 
     if threads:
         torch.set_num_threads(threads)

@@ -66,7 +66,7 @@ def evaluate_files(rec_path: str | Path, truth_path: str | Path, *,
     import torch
 
     from ..io import InputError, load_reconstruction, load_recording
-    from ..metrics import evaluate_volumes
+    from ..evaluation.metrics import evaluate_volumes
 
     rec = load_reconstruction(rec_path)
     recording = load_recording(truth_path)

@@ -90,7 +90,7 @@ def build_config(args: argparse.Namespace):
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     """Run a reconstruction from the command line."""
     from ..api import checkpoint_file, preview_dir, reconstruct_file
-    from ..methods import available_methods, unavailable_reason
+    from ..reconstruct.registry import available_methods, unavailable_reason
 
     cfg = build_config(args)
     if cfg.method not in available_methods():

@@ -2,5 +2,6 @@
 from .base import Field
 from .hexplane import HexPlaneField
 from .perframe import PerFrameHexPlaneField
+from .voxel import FrameVolumeField
 
-__all__ = ["Field", "HexPlaneField", "PerFrameHexPlaneField"]
+__all__ = ["Field", "HexPlaneField", "PerFrameHexPlaneField", "FrameVolumeField"]

@@ -16,11 +16,12 @@ from typing import Callable
 
 import torch
 
-from .config import ReconstructionConfig
-from .fields.perframe import PerFrameHexPlaneField
-from .io import Recording
-from .methods import register_method
-from .reconstruct import FitResult, HexPlaneReconstructor, normalised_times
+from ..config import ReconstructionConfig
+from ..data import FitResult, Recording
+from ..fields.perframe import PerFrameHexPlaneField
+from .hexplane import HexPlaneReconstructor
+from .schedule import normalised_times
+from .registry import register_method
 
 __all__ = ["StaticReconstructor", "PerFrameReconstructor"]
 

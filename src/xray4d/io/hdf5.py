@@ -8,140 +8,28 @@ so a reader never sees a half-written file.
 from __future__ import annotations
 
 import contextlib
-import glob
 import json
 import math
 import os
-import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 import h5py
 import numpy as np
 
-from .geometry import Geometry
-from .resources import GB, available_memory
+from ..data import QUANTITIES, Reconstruction, Recording
+from ..errors import InputError
+from ..geometry import Geometry
+from ..resources import GB, available_memory
+from .files import atomic_path
 
-__all__ = ["InputError", "Recording", "Reconstruction", "QUANTITIES", "load_recording",
-           "save_recording", "load_reconstruction", "save_reconstruction", "load_volume",
-           "atomic_path", "peek_recording"]
+__all__ = ["load_recording", "save_recording", "load_reconstruction", "save_reconstruction",
+           "load_volume", "peek_recording"]
 
-QUANTITIES = ("line_integral", "intensity", "phase")
 ROOT_ATTRS = ("pixel_size_m", "energy_keV", "propagation_distance_m")
 
 
-class InputError(Exception):
-    """A file that breaks the data contract: one line, file + dataset + fault."""
-
-    def __init__(self, path: str | os.PathLike, dataset: str, fault: str) -> None:
-        self.path, self.dataset, self.fault = str(path), dataset, fault
-        super().__init__(f"{self.path}: {dataset}: {fault}")
-
-
-@dataclass
-class Recording:
-    """A movie of T frames, each seen from V views: projections + geometry + metadata.
-
-    Attributes:
-        projections: (T, V, H, W) float32.
-        geometry: view angles (T, V) and detector size.
-        quantity: ``line_integral``, ``intensity`` or ``phase``.
-        time: (T,) acquisition time of each frame, seconds.
-        white, dark: flat and dark fields (for ``intensity``), or None.
-        truth: (T, H, W, W) ground-truth volume f[t, z, y, x] (simulations), or None.
-        attrs: root attributes (pixel_size_m, energy_keV, propagation_distance_m, description).
-        path: file it came from, if any.
-    """
-
-    projections: np.ndarray
-    geometry: Geometry
-    quantity: str = "line_integral"
-    time: np.ndarray | None = None
-    white: np.ndarray | None = None
-    dark: np.ndarray | None = None
-    truth: np.ndarray | None = None
-    truth_beta: np.ndarray | None = None
-    attrs: dict[str, Any] = field(default_factory=dict)
-    path: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.time is None:
-            self.time = np.arange(self.projections.shape[0], dtype=np.float64)
-
-    @property
-    def frames(self) -> int:
-        return self.projections.shape[0]
-
-    @property
-    def views(self) -> int:
-        return self.projections.shape[1]
-
-    @property
-    def has_truth(self) -> bool:
-        return self.truth is not None
-
-
-@dataclass
-class Reconstruction:
-    """A reconstructed movie f[t, z, y, x] (delta, and beta when two channels)."""
-
-    volume: np.ndarray
-    time: np.ndarray
-    method: str = ""
-    config: dict[str, Any] = field(default_factory=dict)
-    wall_seconds: float = 0.0
-    source: str = ""
-    volume_beta: np.ndarray | None = None
-    path: str | None = None
-    #: further string attributes of ``/reconstruction``, e.g. ``quantity`` and ``units``
-    #: (``delta``, ``dimensionless``) of a reconstruction from intensity data
-    attrs: dict[str, str] = field(default_factory=dict)
-
-
 # ---------------------------------------------------------------- helpers
-
-@contextlib.contextmanager
-def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; rename it onto ``target`` on success.
-
-    On any exception the temporary file is removed and ``target`` is untouched.
-    The temporary file is named ``.NAME.PID.XXXX.tmp``; those that a killed
-    process (SIGKILL, power cut) left for the same target are removed first.
-    """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_orphan_temps(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp",
-                               dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        # mkstemp makes the file 0600; give the result the usual mode (0666 minus umask)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)
-        os.replace(tmp_path, target)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
-
-
-def _remove_orphan_temps(target: Path) -> None:
-    """Delete ``.NAME.PID.*.tmp`` files of ``target`` whose process no longer exists."""
-    prefix = f".{target.name}."
-    for p in target.parent.glob(f"{glob.escape(prefix)}*.tmp"):
-        pid = p.name[len(prefix):].split(".", 1)[0]
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            p.unlink(missing_ok=True)
-        except (PermissionError, OverflowError):
-            pass                               # alive (another user's) or not a pid: keep it
-
 
 # what h5py raises on a file whose structure is corrupt (e.g. a zero-filled tail)
 _H5_ERRORS = (KeyError, RuntimeError, OSError)
@@ -445,5 +333,5 @@ def peek_recording(path: str | os.PathLike
 
 
 def _version() -> str:
-    from . import __version__
+    from .. import __version__
     return __version__

@@ -29,14 +29,15 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .config import FBP_FILTERS, ReconstructionConfig
-from .fields.base import Field
-from .geometry import Geometry
-from .io import Reconstruction, Recording
-from .methods import register_method
-from .projector import Projector
+from ..config import FBP_FILTERS, ReconstructionConfig
+from ..data import FitResult, Reconstruction, Recording
+from ..fields.voxel import FrameVolumeField
+from ..geometry import Geometry
+from ..projector import Projector
+from .registry import register_method
+from .schedule import normalised_times
 
-__all__ = ["ramp_filter", "angular_weights", "fbp", "sirt", "cgls", "FrameVolumeField",
+__all__ = ["ramp_filter", "angular_weights", "fbp", "sirt", "cgls", 
            "DEFAULT_ITERATIONS"]
 
 #: iterations when ``conventional.iterations`` is null
@@ -316,44 +317,6 @@ def cgls(data: torch.Tensor, projector: Projector, iterations: int,
     return x, data - r, losses
 
 
-# ---------------------------------------------------------------- the field of a result
-
-class FrameVolumeField(Field):
-    """A fixed movie of voxel volumes as a field: the frame nearest in time, trilinear in space.
-
-    What conventional methods return as ``FitResult.field``; it follows the
-    :class:`~xray4d.fields.Field` interface (normalised coordinates and times).
-    """
-
-    def __init__(self, volumes: torch.Tensor, times: torch.Tensor) -> None:
-        super().__init__()
-        self.register_buffer("volumes", volumes)
-        self.register_buffer("times", times.to(volumes.dtype))
-
-    def frame_index(self, times: torch.Tensor) -> torch.Tensor:
-        """Index of the frame nearest to each normalised time."""
-        return (times.to(self.times.dtype)[:, None] - self.times[None]).abs().argmin(dim=1)
-
-    def render_frames(self, times: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
-        """Volumes (B, Z, Y, X) at normalised times (B,); ``shape`` must be the stored grid."""
-        if tuple(shape) != tuple(self.volumes.shape[1:]):
-            raise ValueError(f"this field is a voxel grid of shape {tuple(self.volumes.shape[1:])}, "
-                             f"not {tuple(shape)}")
-        return self.volumes[self.frame_index(times)]
-
-    def forward(self, points: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
-        """Values at points (N, 3) = (x, y, z) in [-1, 1] and times (N,): (N,)."""
-        idx = self.frame_index(times)
-        out = torch.zeros(points.shape[0], dtype=self.volumes.dtype, device=points.device)
-        for f in torch.unique(idx).tolist():
-            sel = idx == f
-            grid = points[sel].to(self.volumes.dtype).reshape(1, -1, 1, 1, 3)
-            out[sel] = torch.nn.functional.grid_sample(
-                self.volumes[f][None, None], grid, mode="bilinear", padding_mode="zeros",
-                align_corners=True).reshape(-1)
-        return out
-
-
 # ---------------------------------------------------------------- methods
 
 def check_request(name: str, recording: Recording, config: ReconstructionConfig) -> None:
@@ -369,7 +332,6 @@ def check_request(name: str, recording: Recording, config: ReconstructionConfig)
 
 
 def _run(name: str, recording: Recording, config: ReconstructionConfig, progress: bool):
-    from .reconstruct import FitResult, normalised_times
 
     start = time.perf_counter()
     cc, tc = config.conventional, config.train

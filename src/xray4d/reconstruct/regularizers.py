@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from .fields.base import Field
+from ..fields.base import Field
 
 __all__ = ["Regularizer", "PlaneTV", "TemporalSmoothness", "L1Sparsity", "VolumeTV",
            "MaterialPrior", "VolumeConservation", "build_regularizers", "VALUE_MARGIN"]

@@ -21,74 +21,16 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .config import ReconstructionConfig
-from .errors import DivergenceError
-from .fields.hexplane import HexPlaneField
-from .io import Reconstruction, Recording
-from .projector import Projector
-from .regularizers import VALUE_MARGIN, build_regularizers
+from ..config import ReconstructionConfig
+from ..data import FitResult, Reconstruction, Recording
+from ..errors import DivergenceError
+from ..fields.hexplane import HexPlaneField
+from ..projector import Projector
+from .regularizers import build_regularizers
+from .schedule import learning_rate_factor, normalised_times
+from .value_bound import estimate_value_max_auto
 
-__all__ = ["FitResult", "HexPlaneReconstructor", "DivergenceError", "estimate_value_max",
-           "normalised_times"]
-
-
-def normalised_times(time_s: np.ndarray) -> np.ndarray:
-    """Map frame times onto [-1, 1] (first frame -1, last +1)."""
-    t = np.asarray(time_s, dtype=np.float64)
-    if t.size == 1 or t[-1] == t[0]:
-        return np.zeros_like(t)
-    return 2 * (t - t[0]) / (t[-1] - t[0]) - 1
-
-
-def learning_rate_factor(progress: float, stage_start: float, final_ratio: float,
-                         warmup_fraction: float = 0.0) -> float:
-    """The learning rate's factor at a point of training (fractions of the whole run).
-
-    Exponential decay from 1 to ``final_ratio`` over the run, times a linear
-    warm-up from 0 over ``warmup_fraction`` after the start of the current stage
-    (``stage_start``: 0, or the mark of the last upsampling, where the optimiser
-    starts afresh and a fresh Adam's first steps are full-size whatever the gradient).
-    """
-    warm = 1.0
-    if warmup_fraction:
-        warm = min(1.0, max(progress - stage_start, 0.0) / warmup_fraction)
-    return final_ratio ** progress * warm
-
-
-def estimate_value_max(projections: np.ndarray, margin: float = VALUE_MARGIN) -> float:
-    """Estimate the value inside a homogeneous object (e.g. a liquid) from its projections.
-
-    In each view the column of the detector through the (3x3-smoothed) peak is
-    taken. If the object's cross-section in that plane is a disc, as for a
-    sphere or a drop symmetric about a horizontal axis, the column profile is
-    P(z) = 2 f sqrt(R^2 - z^2), so ``f = pi * peak^2 / (4 * sum(P))``, using
-    every pixel of the column rather than a threshold. The minimum over views is
-    taken per frame (elongation along a ray only raises the estimate), then the
-    median over frames, times ``margin``.
-
-    Used as the bound of the sigmoid output, this is a physics prior (one
-    material of known density) that makes two-view reconstructions far better
-    posed. For heterogeneous samples set ``field.value_max`` explicitly (e.g.
-    the densest material's value).
-    """
-    from scipy.ndimage import uniform_filter
-
-    p = np.asarray(projections, dtype=np.float64)
-    per_frame = []
-    for frame in p:
-        ests = []
-        for view in frame:
-            smooth = uniform_filter(view, size=3, mode="constant")
-            k, j = np.unravel_index(int(np.argmax(smooth)), smooth.shape)
-            peak = smooth[k, j]
-            area = view[:, max(j - 1, 0):j + 2].mean(axis=1).sum()
-            if peak > 0 and area > 0:
-                ests.append(np.pi * peak ** 2 / (4 * area))
-        if ests:
-            per_frame.append(min(ests))
-    if not per_frame:
-        return 1.0
-    return float(margin * np.median(per_frame))
+__all__ = ["HexPlaneReconstructor"]
 
 
 def remove_stale_checkpoint_temps(checkpoint_path: str | os.PathLike) -> None:
@@ -100,22 +42,6 @@ def remove_stale_checkpoint_temps(checkpoint_path: str | os.PathLike) -> None:
     p = Path(checkpoint_path)
     for stale in p.parent.glob(f".{p.name}.*.tmp"):
         stale.unlink(missing_ok=True)
-
-
-@dataclass
-class FitResult:
-    """What a fit returns besides the volume."""
-
-    reconstruction: Reconstruction
-    field: torch.nn.Module
-    losses: list[float] = field(default_factory=list)
-    loss_times: list[float] = field(default_factory=list)
-    iterations: int = 0
-    stopped_by: str = "iterations"
-    predicted: np.ndarray | None = None
-    #: what ``predicted`` is compared with when it differs from the recording's projections
-    #: (e.g. flat/dark-corrected intensities or retrieved line integrals of intensity data)
-    measured: np.ndarray | None = None
 
 
 class HexPlaneReconstructor:
@@ -178,7 +104,6 @@ class HexPlaneReconstructor:
         else:
             # three or more distinct angles determine the value of an elliptical slice;
             # with two views a round cross-section is assumed (see value_estimate)
-            from .value_estimate import estimate_value_max_auto
             self.value_max, self.value_max_source = estimate_value_max_auto(
                 recording.projections, g.angles_deg)
         self.stages = self._stages()

@@ -40,11 +40,13 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .config import ReconstructionConfig
-from .conventional import DEFAULT_ITERATIONS, FrameVolumeField, _residual_metric, check_request
-from .io import Reconstruction, Recording
-from .methods import MissingExtraError, register_method
-from .projector import Projector
+from ..config import ReconstructionConfig
+from ..data import FitResult, Reconstruction, Recording
+from ..projector import Projector
+from ..fields.voxel import FrameVolumeField
+from .conventional import DEFAULT_ITERATIONS, _residual_metric, check_request
+from .schedule import normalised_times
+from .registry import MissingExtraError, register_method
 
 __all__ = ["ASTRA_INSTALL_HINT", "astra_unavailable_reason", "import_astra", "astra_fbp",
            "astra_sirt"]
@@ -240,7 +242,6 @@ def astra_sirt(projections: np.ndarray, angles_deg: np.ndarray, iterations: int,
 def _run(name: str, recording: Recording, config: ReconstructionConfig, progress: bool):
     from tqdm.auto import tqdm
 
-    from .reconstruct import FitResult, normalised_times
 
     astra = import_astra(name)
     start = time.perf_counter()

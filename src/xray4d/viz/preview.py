@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .io import atomic_path
+from ..io import atomic_path
 
 __all__ = ["frame_panel", "write_previews", "pick_frames"]
 

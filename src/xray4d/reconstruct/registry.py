@@ -71,7 +71,8 @@ def available_methods() -> dict[str, str]:
 
 
 #: modules whose import registers more built-in methods
-_BUILTIN_MODULES = ("xray4d.conventional", "xray4d.ablations", "xray4d.astra_methods")
+_BUILTIN_MODULES = ("xray4d.reconstruct.conventional", "xray4d.reconstruct.ablations",
+                    "xray4d.reconstruct.astra")
 _builtin_loaded = False
 
 
@@ -84,7 +85,7 @@ def _load_builtin() -> None:
 
     @register_method("hexplane", "X-Hexplane: six feature planes shared over time, tiny decoder")
     def _hexplane(recording, config, checkpoint_path=None, progress=True, resume=False):
-        from .reconstruct import HexPlaneReconstructor
+        from .hexplane import HexPlaneReconstructor
         return HexPlaneReconstructor(recording, config, checkpoint_path, progress).fit(resume=resume)
 
     for module in _BUILTIN_MODULES:

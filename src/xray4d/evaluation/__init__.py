@@ -1,0 +1,1 @@
+"""Evaluation: metrics against ground truth and the benchmark library."""

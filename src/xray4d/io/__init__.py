@@ -1,0 +1,9 @@
+"""Reading and writing files: the HDF5 recording and reconstruction files of the data
+contract (``docs/data-format.md``), written atomically."""
+from ..errors import InputError
+from .files import atomic_path
+from .hdf5 import (load_recording, load_reconstruction, load_volume, peek_recording,
+                   save_recording, save_reconstruction)
+
+__all__ = ["InputError", "atomic_path", "load_recording", "load_reconstruction", "load_volume",
+           "peek_recording", "save_recording", "save_reconstruction"]

@@ -1,0 +1,1 @@
+"""Figures: previews of reconstructions and reports."""
