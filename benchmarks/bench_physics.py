@@ -23,10 +23,10 @@ the truth:
        it is worth at low frequencies;
   (bm) the same ideal line integrals with the model path's one-material priors: the bound
        1.02 delta of water and the material prior at the same weight relative to its
-       data term (``physics.material_prior``, without the model path's gain), so that
+       data term (0.01: the intensity-model preset's 0.3 without its 30x), so that
        (a) is also compared with a line-integral fit that knows as much;
   (bv) the same ideal line integrals with volume conservation (every frame holds the same
-       total delta; ``physics.volume_conservation``, which the model path carries), at
+       total delta; 0.003: the preset's 0.09 without its 30x), at
        the same weight relative to its data term (without the gain);
   (b0) ideal line integrals without noise, the upper bound;
   (c)  propagation ignored: -log of the corrected intensity taken as attenuation,
@@ -56,10 +56,14 @@ import torch
 
 from xray4d import physics as ph
 from xray4d.api import reconstruct, resolve_config
-from xray4d.preprocess import transmission
 from xray4d.evaluation.metrics import psnr
+from xray4d.preprocess import transmission
 from xray4d.reconstruct.regularizers import VALUE_MARGIN
 from xray4d.simulate import add_noise, simulate_droplets, simulate_droplets_intensity
+
+#: the one-material prior and volume conservation for line-integral fits: the weights of the
+#: intensity-model preset (0.3, 0.09) without its 30x for the intensities' noise floor
+LINE_MATERIAL_PRIOR, LINE_VOLUME_CONSERVATION = 0.01, 0.003
 
 CASES = {"a": "propagation model", "e": "propagation model, beta fitted",
          "b": "ideal line integrals, 1 % noise",
@@ -109,9 +113,13 @@ def main() -> None:
         # the truth's prediction (noise-free expectation), for the model fits' chi^2
         expected = (transmission(record(None)) if not args.only or {"a", "e"} & set(args.only)
                     else None)
-        cfg = resolve_config("fast", {"train": {"iterations": args.iterations,
-                                                "time_budget_s": None, "seed": seed},
-                                      "physics": {"psf_sigma_px": 0.5}})
+        base = {"train": {"iterations": args.iterations, "time_budget_s": None, "seed": seed},
+                "physics": {"psf_sigma_px": 0.5}}
+        cfg = resolve_config("fast", base)            # line integrals, -log, Paganin
+        model_cfg = resolve_config("fast", base, quantity="intensity")
+        fitted_cfg = resolve_config("fast", {**base, "physics": {"psf_sigma_px": 0.5,
+                                                                 "beta": "fitted"}},
+                                    quantity="intensity")
 
         def ideal(noise: float, priors: str = ""):
             li = copy.copy(li_clean)
@@ -121,16 +129,14 @@ def main() -> None:
             fit_cfg = cfg
             if priors == "material":
                 fit_cfg = cfg.updated({"field": {"value_max": VALUE_MARGIN * water.delta},
-                                       "regularizers": {"material_prior":
-                                                        cfg.physics.material_prior}})
+                                       "regularizers": {"material_prior": LINE_MATERIAL_PRIOR}})
             elif priors == "volume":
                 fit_cfg = cfg.updated({"regularizers": {"volume_conservation":
-                                                        cfg.physics.volume_conservation}})
+                                                        LINE_VOLUME_CONSERVATION}})
             return reconstruct(li, fit_cfg, progress=False)
 
-        fits = {"a": lambda: reconstruct(rec, cfg, progress=False),
-                "e": lambda: reconstruct(rec, cfg.updated({"physics": {"beta": "fitted"}}),
-                                         progress=False),
+        fits = {"a": lambda: reconstruct(rec, model_cfg, progress=False),
+                "e": lambda: reconstruct(rec, fitted_cfg, progress=False),
                 "b": lambda: ideal(args.noise),
                 "bm": lambda: ideal(args.noise, priors="material"),
                 "bv": lambda: ideal(args.noise, priors="volume"),

@@ -103,17 +103,15 @@ def test_fbp_of_many_angles_reaches_30_db(many_angles) -> None:
     assert psnr(rec, truth) >= 30.0
     assert psnr(rec_sl, truth) >= 30.0
     # the same answer through the registered method
-    res = get_method("fbp")(Recording(data.numpy(), proj.geometry, truth=truth[None]),
+    res = get_method("fbp").reconstruct(Recording(data.numpy(), proj.geometry, truth=truth[None]),
                             ReconstructionConfig.from_dict({"conventional": {"filter": "ram-lak",
-                                                                             "nonnegative": False}}),
-                            None, False, False)
+                                                                             "nonnegative": False}}), progress=False)
     np.testing.assert_allclose(res.reconstruction.volume[0], rec, atol=1e-4)
 
 
 def test_sirt_residual_decreases_monotonically(many_angles) -> None:
     rec = small_recording(frames=3, size=24, angles=(0.0, 23.8, 67.5, 112.5), noise=0.01)
-    res = get_method("sirt")(rec, ReconstructionConfig.from_dict({"conventional": {"iterations": 40}}),
-                             None, False, False)
+    res = get_method("sirt").reconstruct(rec, ReconstructionConfig.from_dict({"conventional": {"iterations": 40}}), progress=False)
     losses = np.array(res.losses)
     assert res.iterations == len(losses) == 40
     assert np.all(np.diff(losses) <= 1e-9 * losses[0]), losses
@@ -137,7 +135,7 @@ def test_sirt_upper_bound_is_a_box_constraint() -> None:
 
     def run(**cc):
         cfg = ReconstructionConfig.from_dict({"conventional": {"iterations": 60, **cc}})
-        return get_method("sirt")(rec, cfg, None, False, False).reconstruction.volume
+        return get_method("sirt").reconstruct(rec, cfg, progress=False).reconstruction.volume
 
     free, loose, tight = run(), run(value_max=1.0), run(value_max=0.4)
     assert 0.4 < free.max() < 1.0
@@ -145,8 +143,8 @@ def test_sirt_upper_bound_is_a_box_constraint() -> None:
     assert tight.min() >= 0 and tight.max() <= 0.4
     assert not np.array_equal(tight, free)
     for method in ("fbp", "cgls"):
-        vol = get_method(method)(rec, ReconstructionConfig.from_dict(
-            {"conventional": {"value_max": 0.4}}), None, False, False).reconstruction.volume
+        vol = get_method(method).reconstruct(rec, ReconstructionConfig.from_dict(
+            {"conventional": {"value_max": 0.4}}), progress=False).reconstruction.volume
         assert vol.max() <= 0.4 and vol.min() >= 0
     with pytest.raises(ValueError, match="value_max"):
         ReconstructionConfig.from_dict({"conventional": {"value_max": -1.0}})
@@ -154,8 +152,7 @@ def test_sirt_upper_bound_is_a_box_constraint() -> None:
 
 def test_cgls_residual_decreases(many_angles) -> None:
     rec = small_recording(frames=3, size=24, noise=0.01)
-    res = get_method("cgls")(rec, ReconstructionConfig.from_dict({"conventional": {"iterations": 15}}),
-                             None, False, False)
+    res = get_method("cgls").reconstruct(rec, ReconstructionConfig.from_dict({"conventional": {"iterations": 15}}), progress=False)
     losses = np.array(res.losses)
     assert len(losses) == 15
     assert np.all(np.diff(losses) <= 1e-6 * losses[0]), losses
@@ -177,8 +174,7 @@ def test_conventional_methods_handle_per_frame_angles_and_empty_frames() -> None
     proj[1] = 0.0                                    # an empty frame: no division by zero
     rec = Recording(proj, g, truth=rec.truth)
     for name in ("fbp", "sirt", "cgls"):
-        res = get_method(name)(rec, ReconstructionConfig.from_dict({"conventional": {"iterations": 5}}),
-                               None, False, False)
+        res = get_method(name).reconstruct(rec, ReconstructionConfig.from_dict({"conventional": {"iterations": 5}}), progress=False)
         vol = res.reconstruction.volume
         assert np.isfinite(vol).all() and np.all(vol[1] == 0), name
         assert res.reconstruction.method == name
@@ -230,12 +226,12 @@ def test_static_and_perframe_methods_fit() -> None:
     rec = small_recording(frames=3, size=16)
     cfg = ReconstructionConfig.from_dict({"field": {"channels": 4},
                                           "train": {"iterations": 30, "frames_per_batch": 2}})
-    static = get_method("static")(rec, cfg, None, False, False)
+    static = get_method("static").reconstruct(rec, cfg, progress=False)
     vol = static.reconstruction.volume
     assert static.reconstruction.method == "static"
     np.testing.assert_allclose(vol[0], vol[2], rtol=1e-6, atol=1e-7)
     assert static.losses[-1] < static.losses[0]
-    per = get_method("perframe")(rec, cfg, None, False, False)
+    per = get_method("perframe").reconstruct(rec, cfg, progress=False)
     assert per.reconstruction.method == "perframe"
     assert not np.array_equal(per.reconstruction.volume[0], per.reconstruction.volume[2])
     assert per.losses[-1] < per.losses[0]
@@ -248,10 +244,14 @@ def test_registry_lists_each_method_once() -> None:
     assert len(names) == len(set(names))
     for name in ("hexplane", "fbp", "sirt", "cgls", "static", "perframe"):
         assert names.count(name) == 1
-        assert get_method(name) is _METHODS[name][0]
+        assert get_method(name) is _METHODS[name] and get_method(name).name == name
+    from xray4d.reconstruct.registry import Method, register_method
+
+    class Twice(Method):
+        name = "sirt"
+
     with pytest.raises(ValueError, match="registered twice"):
-        from xray4d.reconstruct.registry import register_method
-        register_method("sirt")(lambda *a: None)
+        register_method(Twice)
     with pytest.raises(ValueError, match="unknown method"):
         get_method("art")
 
@@ -402,8 +402,8 @@ def test_astra_methods_follow_per_frame_angles(tmp_path: Path) -> None:
     rec = Recording(Projector(g).forward(torch.as_tensor(rec.truth)).numpy(), g, truth=rec.truth)
     cfg = ReconstructionConfig.from_dict({"conventional": {"iterations": 20, "filter": "ram-lak"}})
     for ours_name, theirs_name in (("fbp", "astra-fbp"), ("sirt", "astra-sirt")):
-        ours = get_method(ours_name)(rec, cfg, None, False, False)
-        theirs = get_method(theirs_name)(rec, cfg, None, False, False)
+        ours = get_method(ours_name).reconstruct(rec, cfg, progress=False)
+        theirs = get_method(theirs_name).reconstruct(rec, cfg, progress=False)
         assert theirs.reconstruction.method == theirs_name
         assert theirs.iterations == ours.iterations
         for t in range(2):
@@ -418,7 +418,7 @@ def test_astra_sirt_stops_at_the_time_budget() -> None:
     rec = small_recording(frames=2, size=24)
     cfg = ReconstructionConfig.from_dict({"conventional": {"iterations": 1_000_000},
                                           "train": {"time_budget_s": 1.0}})
-    res = get_method("astra-sirt")(rec, cfg, None, False, False)
+    res = get_method("astra-sirt").reconstruct(rec, cfg, progress=False)
     assert res.stopped_by == "time budget"
     assert 1 < res.iterations < 1_000_000
     assert res.reconstruction.wall_seconds <= 1.6
@@ -474,7 +474,7 @@ def test_astra_methods_without_astra_refuse_in_one_line(tmp_path: Path, capsys, 
         assert err.count("\n") == 1 and method in err and "pip install xray4d[astra]" in err
         assert "Traceback" not in err and not out.exists()
         with pytest.raises(MissingExtraError, match=r"pip install xray4d\[astra\]"):
-            get_method(method)(rec, ReconstructionConfig(), None, False, False)
+            get_method(method).reconstruct(rec, ReconstructionConfig(), progress=False)
     assert main(["benchmark", "--out", str(tmp_path / "b"), "--methods", "sirt,astra-sirt"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "astra-sirt" in err and "xray4d[astra]" in err

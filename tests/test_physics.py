@@ -382,10 +382,9 @@ def test_intensity_recording_reconstructs_through_the_cli(noisy_intensity_file, 
     """`xray4d reconstruct` on an intensity recording (Fresnel number 1, 1e4 photons per
     pixel) with the defaults of the propagation model (and the detector's PSF): it writes
     delta and beta and beats ignoring propagation (-log) by a wide margin, both scored here
-    against the simulator's voxel-averaged truth. The model path's defaults include the
-    one-material prior (physics.material_prior 0.01 x regularizer_gain 30), volume
-    conservation (physics.volume_conservation 0.003 x 30) and a shorter weight average
-    (physics.ema_decay 0.998). Measured (300 iterations each, far from converged at this
+    against the simulator's voxel-averaged truth. The model path's defaults (the
+    intensity-model preset) include the one-material prior (0.3), volume conservation
+    (0.09) and a shorter weight average (ema_decay 0.998). Measured (300 iterations each, far from converged at this
     size): model 34.3 dB, -log 16.9 dB; noise seeds 0-4 give 33.3-35.6 dB for the model
     (without volume conservation 30.2-32.9; without the material prior too and with the
     long average 23.8-34.3, mean 27.8; the converged quality is bench_physics.py's);
@@ -410,6 +409,7 @@ def test_intensity_recording_reconstructs_through_the_cli(noisy_intensity_file, 
     # beta from delta by the tabulated ratio of water at 15 keV (delta 1.0255e-6, beta 1.100e-9)
     np.testing.assert_allclose(r.volume_beta, r.volume * (water.beta / water.delta), rtol=1e-5)
     assert r.config["physics"]["intensity"] == "model"
+    assert r.config["measurement"] == "intensity-model"
     assert r.config["regularizers"]["material_prior"] == pytest.approx(0.01 * 30)
     assert r.config["regularizers"]["volume_conservation"] == pytest.approx(0.003 * 30)
     assert r.config["train"]["ema_decay"] == 0.998
@@ -493,7 +493,7 @@ def test_fitted_beta_recovers_the_absorption_of_a_salt_solution(tmp_path) -> Non
     # a sample that is not one material gets no one-material prior
     assert fitted.config["regularizers"]["material_prior"] == 0
     cfg = resolve_config("fast", {"train": {"iterations": 500, "time_budget_s": None},
-                                  "physics": {"psf_sigma_px": 0.5}})
+                                  "physics": {"psf_sigma_px": 0.5}}, quantity="intensity")
     derived = reconstruct(rec, cfg, progress=False).reconstruction
     core = rec.truth > 0.9 * rec.truth.max()
     truth_ratio = float(np.median(rec.truth_beta[core] / rec.truth[core]))

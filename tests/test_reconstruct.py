@@ -126,12 +126,10 @@ def test_weight_average_differs_from_last_weights_and_still_converges() -> None:
 def test_config_values_out_of_range_are_refused() -> None:
     with pytest.raises(ValueError, match="train.ema_decay"):
         ReconstructionConfig().updated({"train": {"ema_decay": 1.0}})
-    with pytest.raises(ValueError, match="physics.ema_decay"):
-        ReconstructionConfig().updated({"physics": {"ema_decay": -0.1}})
-    with pytest.raises(ValueError, match="physics.material_prior"):
-        ReconstructionConfig().updated({"physics": {"material_prior": -1.0}})
-    with pytest.raises(ValueError, match="physics.volume_conservation"):
-        ReconstructionConfig().updated({"physics": {"volume_conservation": float("nan")}})
+    with pytest.raises(ValueError, match="physics: unknown key 'ema_decay'"):
+        ReconstructionConfig().updated({"physics": {"ema_decay": 0.9}})
+    with pytest.raises(ValueError, match="regularizers.material_prior"):
+        ReconstructionConfig().updated({"regularizers": {"material_prior": -1.0}})
     with pytest.raises(ValueError, match="regularizers.volume_conservation"):
         ReconstructionConfig().updated({"regularizers": {"volume_conservation": -1.0}})
     with pytest.raises(ValueError, match="regularizers.plane_tv"):
@@ -208,19 +206,20 @@ def test_reconstruct_cli_writes_file_previews_and_config(tmp_path: Path) -> None
 
 
 def test_divergence_stops_with_clear_error_and_keeps_checkpoint(tmp_path: Path) -> None:
+    """A frame of the second batch holds an Inf (in memory only: io refuses such files): the
+    second step diverges, the error says so, and the checkpoint of the first step is kept."""
     from xray4d.errors import DivergenceError
 
-    rec = analytic_sphere_recording()
-    ckpt = tmp_path / "run.ckpt"
-    cfg = small_config(iterations=20, checkpoint_every_s=0.0)
-    HexPlaneReconstructor(rec, cfg, ckpt, progress=False).fit()
-    good = ckpt.read_bytes()
     bad = analytic_sphere_recording()
-    bad.projections[0, 0, 3, 3] = np.inf     # in memory only: io refuses such files
-    with pytest.raises(DivergenceError, match="diverged at iteration"):
+    order = torch.randperm(FRAMES, generator=torch.Generator().manual_seed(0))  # the batch order
+    bad.projections[int(order[2]), 0, 3, 3] = np.inf
+    ckpt = tmp_path / "run.ckpt"
+    with pytest.raises(DivergenceError, match="diverged at iteration 1.*checkpoint kept"):
         HexPlaneReconstructor(bad, small_config(iterations=40, checkpoint_every_s=0.0), ckpt,
-                              progress=False).fit(resume=True)
-    assert ckpt.read_bytes() == good
+                              progress=False).fit()
+    state = torch.load(ckpt, weights_only=True)
+    assert state["iteration"] == 1 and len(state["losses"]) == 1
+    assert np.isfinite(state["losses"][0])
 
 
 def test_demo_writes_report(tmp_path: Path) -> None:

@@ -164,21 +164,23 @@ def test_operator_part_matches_the_real_projector() -> None:
 def test_field_part_counts_the_real_parameters() -> None:
     from xray4d.geometry import Geometry
     from xray4d.data import Recording
-    from xray4d.reconstruct.hexplane import HexPlaneReconstructor
+    from xray4d.reconstruct.hexplane import HexPlaneModel
+    from xray4d.reconstruct.measurement import MeasuredData
 
     t, n = 6, 24
     rec = Recording(np.ones((t, 2, n, n), np.float32), Geometry.from_angles([0, 30], t, n, n))
     cfg = resolve_config("default")
-    r = HexPlaneReconstructor(rec, cfg, progress=False)
-    fld = r.make_field()
-    fld.upsample(*r.stages[-1])
+    model = HexPlaneModel(MeasuredData(rec), cfg)
+    fld = model.make_field()
+    model.refine(fld, len(model.stages) - 1)
     n_params = sum(p.numel() for p in fld.parameters())
     part = estimate_reconstruction(t, 2, n, n, cfg).parts["field"]
     # value, gradient and Adam's two moments, float32
     assert part == pytest.approx(4 * 4 * n_params, rel=0.01)
 
 
-def measured_rise(recording: Path, out: Path, preset: str, overrides: dict) -> int:
+def measured_rise(recording: Path, out: Path, preset: str, overrides: dict,
+                  quantity: str | None = None) -> int:
     """Bytes the peak resident memory of a fresh process rises by while it runs
     ``reconstruct_file`` (no previews), over its memory once xray4d is imported."""
     script = textwrap.dedent(f"""
@@ -187,7 +189,7 @@ def measured_rise(recording: Path, out: Path, preset: str, overrides: dict) -> i
         def status(key):
             return next(int(l.split()[1]) * 1024 for l in open("/proc/self/status")
                         if l.startswith(key))
-        cfg = resolve_config({preset!r}, {overrides!r})
+        cfg = resolve_config({preset!r}, {overrides!r}, quantity={quantity!r})
         base = status("VmRSS")
         reconstruct_file({str(recording)!r}, {str(out)!r}, cfg, progress=False, previews=False)
         print(json.dumps({{"rise": status("VmHWM") - base}}))
@@ -235,8 +237,8 @@ def test_estimate_follows_measured_peak_memory_of_an_intensity_fit(tmp_path: Pat
     path = tmp_path / "int.h5"
     save_recording(simulate_droplets_intensity(size=n, frames=t, fluence=1e4), path)
     overrides = {"train": {"iterations": 4, "time_budget_s": None}, "physics": {"beta": beta}}
-    rise = measured_rise(path, tmp_path / "out.h5", "fast", overrides)
-    cfg = resolve_config("fast", overrides)
+    rise = measured_rise(path, tmp_path / "out.h5", "fast", overrides, quantity="intensity")
+    cfg = resolve_config("fast", overrides, quantity="intensity")
     est = estimate_reconstruction(t, 2, n, n, cfg, intensity=True).total
     print(f"estimate {est / 1e6:.0f} MB, measured rise {rise / 1e6:.0f} MB, ratio {est / rise:.2f}")
     assert 0.7 * rise <= est <= 2.0 * rise, (est, rise)

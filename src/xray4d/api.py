@@ -6,32 +6,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from .config import ReconstructionConfig, load_preset
+from .config import ReconstructionConfig, measurement_preset, resolve_config
 from .data import FitResult, Recording
 from .errors import InputError
 from .io import atomic_path, load_recording, peek_recording, save_reconstruction
-from .reconstruct.hexplane import remove_stale_checkpoint_temps
-from .reconstruct.measurement import reconstruct_intensity_recording
 from .reconstruct.registry import get_method
-from .resources import MemoryEstimate, check_reconstruction
+from .resources import check_reconstruction
 
-__all__ = ["reconstruct", "reconstruct_file", "resolve_config", "preview_dir", "checkpoint_file",
-           "check_memory"]
-
-
-def resolve_config(preset: str = "default", overrides: dict[str, Any] | None = None,
-                   method: str | None = None) -> ReconstructionConfig:
-    """A preset with nested overrides applied (and the method, if given)."""
-    cfg = load_preset(preset)
-    if overrides:
-        cfg = cfg.updated(overrides)
-    if method:
-        cfg.method = method
-    return cfg
+__all__ = ["reconstruct", "reconstruct_file", "resolve_config", "preview_dir", "checkpoint_file"]
 
 
 def reconstruct(recording: Recording, config: ReconstructionConfig | None = None, *,
@@ -39,36 +22,30 @@ def reconstruct(recording: Recording, config: ReconstructionConfig | None = None
                 progress: bool = True) -> FitResult:
     """Reconstruct a 4D movie from a recording with the configured method.
 
-    Returns a :class:`~xray4d.reconstruct.FitResult`; its ``reconstruction``
-    holds the volume (T, Z, Y, X) on the recording's voxel grid. An ``intensity``
-    recording is reconstructed as ``config.physics.intensity`` says (through the
-    propagation model by default, see :mod:`xray4d.intensity`): then ``volume`` is
-    delta and ``volume_beta`` beta.
+    Returns a :class:`~xray4d.data.FitResult`; its ``reconstruction`` holds the volume
+    (T, Z, Y, X) on the recording's voxel grid. An ``intensity`` recording is
+    reconstructed as ``config.physics.intensity`` says (through the propagation model
+    by default, see :mod:`xray4d.reconstruct.measurement`): then ``volume`` is delta and
+    ``volume_beta`` beta. Without ``config`` the default preset is resolved for the
+    recording's quantity.
 
     Raises:
+        ValueError: ``config`` was resolved for another quantity (an intensity recording
+            fitted through the propagation model needs ``resolve_config(...,
+            quantity="intensity")``, which applies the ``intensity-model`` preset).
+        xray4d.errors.InputError: the recording does not suit the method or the config.
         xray4d.errors.ResourceError: the run cannot fit in the available memory
-            (checked before the method allocates anything; see :func:`check_memory`).
+            (checked before the method allocates anything).
     """
-    config = config or load_preset("default")
-    method = get_method(config.method)
-    check_memory(recording, config)
-    if recording.quantity == "intensity":  # as config.physics.intensity says; volume = delta
-        return reconstruct_intensity_recording(recording, config, checkpoint_path, progress,
-                                               resume)
-    return method(recording, config, checkpoint_path, progress, resume)
-
-
-def check_memory(recording: Recording, config: ReconstructionConfig) -> MemoryEstimate:
-    """Estimate what reconstructing ``recording`` allocates; ResourceError if it cannot fit.
-
-    The recording's own arrays are in memory already and not counted again.
-    """
-    g = recording.geometry
-    angle_sets = 1 if g.angles_shared else len(np.unique(g.angles_deg, axis=0))
-    return check_reconstruction(g.frames, g.views, g.height, g.width, config,
-                                angle_sets=angle_sets, in_memory=True,
-                                intensity=recording.quantity == "intensity",
-                                source=str(recording.path or ""))
+    config = config or resolve_config(quantity=recording.quantity)
+    expected = measurement_preset(recording.quantity, config.physics)
+    if config.measurement != expected:
+        raise ValueError(f"the config was resolved for measurement {config.measurement!r} but "
+                         f"this {recording.quantity} recording needs {expected!r}: resolve it "
+                         f"with resolve_config(..., quantity={recording.quantity!r})")
+    return get_method(config.method).reconstruct(recording, config,
+                                                 checkpoint_path=checkpoint_path,
+                                                 resume=resume, progress=progress)
 
 
 def preview_dir(out: str | os.PathLike) -> Path:
@@ -91,17 +68,15 @@ def reconstruct_file(recording_path: str | os.PathLike, out: str | os.PathLike,
     The checkpoint ``OUT.ckpt`` is kept while fitting (``resume=True`` continues
     from it) and removed once the output is complete.
     """
-    config = config or load_preset("default")
     declared = peek_recording(recording_path)
     if declared is not None:   # refuse what cannot fit before loading anything
         (t, v, h, w), angle_sets, truth, quantity = declared
+        config = config or resolve_config(quantity=quantity)
         check_reconstruction(t, v, h, w, config, angle_sets=angle_sets, truth=truth,
-                             source=str(recording_path), intensity=quantity == "intensity")
+                             source=str(recording_path), intensity=quantity == "intensity",
+                             field_method=get_method(config.method).fits_field)
     rec = load_recording(recording_path)
-    if rec.quantity not in ("line_integral", "intensity"):
-        raise InputError(recording_path, "/exchange/data",
-                         f"quantity {rec.quantity!r} is not supported yet; reconstruct needs "
-                         "line_integral or intensity data")
+    config = config or resolve_config(quantity=rec.quantity)
     ckpt = checkpoint_file(out)
     if resume and not ckpt.exists():
         raise InputError(ckpt, "checkpoint", "no checkpoint to resume from")
@@ -113,10 +88,10 @@ def reconstruct_file(recording_path: str | os.PathLike, out: str | os.PathLike,
         measured = rec.projections if result.measured is None else result.measured
         write_previews(pdir, result.reconstruction.volume, measured, result.predicted,
                        result.losses, result.loss_times, truth=rec.truth,
+                       loss_terms=result.loss_terms,
                        angles_deg=rec.geometry.angles_deg,
                        title=f"{config.method}: {Path(recording_path).name}")
         with atomic_path(pdir / "config.yaml") as tmp:
             tmp.write_text(config.to_yaml())
     ckpt.unlink(missing_ok=True)
-    remove_stale_checkpoint_temps(ckpt)
     return result

@@ -15,7 +15,8 @@ import yaml
 
 __all__ = ["FieldConfig", "TrainConfig", "RegularizerConfig", "ConventionalConfig",
            "PhysicsConfig", "ReconstructionConfig", "PRESETS", "load_preset", "FBP_FILTERS",
-           "INTENSITY_PATHS", "BETA_SOURCES"]
+           "INTENSITY_PATHS", "BETA_SOURCES", "resolve_config", "measurement_preset",
+           "MEASUREMENT_PRESETS"]
 
 PRESETS = ("fast", "default", "quality")
 
@@ -61,6 +62,10 @@ class RegularizerConfig:
         """ValueError (one line) for a weight that is not a finite number >= 0."""
         for f in dataclasses.fields(self):
             _check_number(f"regularizers.{f.name}", getattr(self, f.name))
+
+    def weights(self) -> dict[str, float]:
+        """Every regulariser's weight by name."""
+        return dataclasses.asdict(self)
 
 
 def _check_number(name: str, value: Any, positive: bool = False) -> None:
@@ -175,7 +180,8 @@ class PhysicsConfig:
     """
 
     #: ``model``: fit the flat/dark-corrected intensities through the propagation model
-    #: (hexplane only); ``paganin``: Paganin phase retrieval to line integrals of delta;
+    #: (field methods: hexplane, static, perframe), with the ``intensity-model`` preset's
+    #: defaults (:func:`resolve_config`); ``paganin``: Paganin phase retrieval to line integrals of delta;
     #: ``log``: -log as attenuation (propagation ignored), scaled to delta by delta/beta.
     #: paganin and log work with every method.
     intensity: str = "model"
@@ -189,18 +195,6 @@ class PhysicsConfig:
     #: render and project the field on that finer grid (sharp edges between voxels; the
     #: output is the voxel average); false: upsample the projections instead (faster)
     fine_render: bool = True
-    #: ``intensity: model`` multiplies every regulariser weight by this: the corrected
-    #: intensities are fitted relative to their contrast about 1, which is only ~10x the
-    #: counting noise (1e4 photons per pixel), so the data term's noise floor is ~100x
-    #: that of line integrals with 1 % noise (measured on the droplet benchmark:
-    #: 30 gives 39.5 dB at 3000 iterations, 1 gives 36.3 dB at 2000)
-    regularizer_gain: float = 30.0
-    #: ``intensity: model`` warms the learning rates up over this fraction of training,
-    #: at the start and after each upsampling, unless ``train.warmup_fraction`` is set:
-    #: at full rate, a fresh Adam's full-size first steps drove the field into the
-    #: sigmoid's flat floor (an empty volume that never recovers) in some fits (the
-    #: droplets with noise seed 2, right after the first upsampling; KI droplets)
-    warmup_fraction: float = 0.03
     #: ``material``: beta = delta / (delta/beta of the material) (one material; best posed);
     #: ``fitted``: the field's second output channel is beta / delta, fitted per voxel
     #: (samples of several materials; ``intensity: model`` only), started at the material's
@@ -208,38 +202,6 @@ class PhysicsConfig:
     beta: str = "material"
     #: upper bound of the fitted beta / delta; None: 4 times the material's
     beta_over_delta_max: float | None = None
-    #: ``intensity: model`` with ``beta: material``: weight of the one-material prior
-    #: (``regularizers.material_prior``, a double well at 0 and the material's delta) unless
-    #: that is set; multiplied by ``regularizer_gain`` like every regulariser. ``beta:
-    #: fitted`` says the sample is not just the material: no prior by default. Phase
-    #: contrast at N_F ~ 1 barely transfers the low spatial frequencies of delta and the
-    #: fit reaches the noise floor long before the shape is right; the prior that the
-    #: sample is the material or vacuum decides the rest (docs/design-notes.md, 64^3)
-    material_prior: float = 1e-2
-    #: ``intensity: model``: weight of the volume conservation prior
-    #: (``regularizers.volume_conservation``: every frame holds the same total delta, as a
-    #: closed sample does) unless that is set; multiplied by ``regularizer_gain``. Phase
-    #: contrast at N_F ~ 1 barely tells how thick the drops are along the beam, and the
-    #: fits' drops changed their volume from frame to frame by up to 8 %; holding the
-    #: volume gained 1.9-2.7 dB at 64^3, 3 seeds (docs/design-notes.md). 0 for a sample
-    #: that enters or leaves the field of view (a jet, a drop falling through)
-    volume_conservation: float = 3e-3
-    #: ``intensity: model``: the decay of the weight average (``train.ema_decay``) for this
-    #: path; its fit converges over more steps than a line-integral fit, and a long
-    #: average carries early, worse iterates into the result
-    ema_decay: float = 0.998
-
-    def model_fit_priors(self, regularizers: RegularizerConfig) -> dict[str, float]:
-        """The regulariser weights (before ``regularizer_gain``) that ``intensity: model``
-        adds to ``regularizers``: the one-material prior (not with ``beta: fitted``) and
-        volume conservation, each unless ``regularizers`` sets it or this section's weight
-        is 0."""
-        priors = {}
-        if not regularizers.material_prior and self.material_prior and self.beta != "fitted":
-            priors["material_prior"] = self.material_prior
-        if not regularizers.volume_conservation and self.volume_conservation:
-            priors["volume_conservation"] = self.volume_conservation
-        return priors
 
     def validate(self) -> None:
         """ValueError (one line) for an option out of range."""
@@ -248,16 +210,13 @@ class PhysicsConfig:
                              f"{', '.join(INTENSITY_PATHS)}")
         if not isinstance(self.material, str) or not self.material:
             raise ValueError(f"physics.material: must be a chemical formula, got {self.material!r}")
-        _check_fraction("physics.ema_decay", self.ema_decay)
-        for key in ("density_g_cm3", "psf_sigma_px", "regularizer_gain", "material_prior",
-                    "volume_conservation"):
+        for key in ("density_g_cm3", "psf_sigma_px"):
             _check_number(f"physics.{key}", getattr(self, key), positive=key == "density_g_cm3")
         if isinstance(self.oversample, bool) or not isinstance(self.oversample, int) \
                 or not 1 <= self.oversample <= 8:
             raise ValueError(f"physics.oversample: must be an integer in 1..8, got {self.oversample!r}")
         if not isinstance(self.fine_render, bool):
             raise ValueError(f"physics.fine_render: must be true or false, got {self.fine_render!r}")
-        _check_fraction("physics.warmup_fraction", self.warmup_fraction)
         if self.beta not in BETA_SOURCES:
             raise ValueError(f"physics.beta: unknown {self.beta!r}; choose one of "
                              f"{', '.join(BETA_SOURCES)}")
@@ -274,6 +233,10 @@ class ReconstructionConfig:
 
     method: str = "hexplane"
     preset: str = "default"
+    #: the measurement preset applied on top of ``preset`` (set by :func:`resolve_config`):
+    #: ``intensity-model`` (or ``intensity-model-fitted-beta``) for intensities fitted through
+    #: the propagation model; None for line integrals
+    measurement: str | None = None
     field: FieldConfig = dataclasses.field(default_factory=FieldConfig)
     regularizers: RegularizerConfig = dataclasses.field(default_factory=RegularizerConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
@@ -317,12 +280,51 @@ def _merge(obj: Any, data: dict[str, Any], where: str) -> None:
         validate()
 
 
+#: measurement presets: the defaults that differ when intensities are fitted through the
+#: propagation model (the data term's noise floor is ~100x that of line integrals with 1 %
+#: noise, so every regulariser is 30x stronger; the one-material prior and volume
+#: conservation; a shorter weight average; a learning-rate warm-up). See
+#: ``presets/intensity-model.yaml``.
+MEASUREMENT_PRESETS = ("intensity-model", "intensity-model-fitted-beta")
+
+
+def measurement_preset(quantity: str | None, physics: PhysicsConfig) -> str | None:
+    """The measurement preset for a recording's ``quantity`` under ``physics`` (None: none)."""
+    if quantity != "intensity" or physics.intensity != "model":
+        return None
+    return "intensity-model-fitted-beta" if physics.beta == "fitted" else "intensity-model"
+
+
+def _preset_data(name: str) -> dict[str, Any]:
+    text = resources.files("xray4d.presets").joinpath(f"{name}.yaml").read_text()
+    return yaml.safe_load(text) or {}
+
+
+def resolve_config(preset: str = "default", overrides: dict[str, Any] | None = None,
+                   method: str | None = None, *, quantity: str | None = None
+                   ) -> ReconstructionConfig:
+    """The config of a run: the named preset, the measurement preset for ``quantity``
+    (e.g. ``intensity``, see :func:`measurement_preset`), the nested ``overrides``, then the
+    method if given. Values set in ``overrides`` always win."""
+    overrides = overrides or {}
+    cfg = load_preset(preset)
+    chosen = cfg.updated(overrides)
+    if method:
+        chosen.method = method
+    kind = measurement_preset(quantity, chosen.physics)
+    if kind is None:
+        return chosen
+    cfg = cfg.updated(_preset_data(kind)).updated(overrides)
+    cfg.measurement = kind
+    if method:
+        cfg.method = method
+    return cfg
+
+
 def load_preset(name: str) -> ReconstructionConfig:
     """The config of a named preset (``fast``, ``default``, ``quality``)."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    text = resources.files("xray4d.presets").joinpath(f"{name}.yaml").read_text()
-    data = yaml.safe_load(text) or {}
-    cfg = ReconstructionConfig.from_dict(data)
+    cfg = ReconstructionConfig.from_dict(_preset_data(name))
     cfg.preset = name
     return cfg

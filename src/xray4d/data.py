@@ -81,7 +81,7 @@ class Reconstruction:
 
 @dataclass
 class FitResult:
-    """What a fit returns besides the volume."""
+    """What a fit returns: the reconstruction, the fitted field, and the fit's history."""
 
     reconstruction: Reconstruction
     field: torch.nn.Module
@@ -93,3 +93,6 @@ class FitResult:
     #: what ``predicted`` is compared with when it differs from the recording's projections
     #: (e.g. flat/dark-corrected intensities or retrieved line integrals of intensity data)
     measured: np.ndarray | None = None
+    #: unweighted value of every loss term at every step, by term name (``losses`` is the
+    #: data term's); empty for methods without loss terms
+    loss_terms: dict[str, list[float]] = field(default_factory=dict)

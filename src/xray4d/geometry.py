@@ -90,6 +90,11 @@ class Geometry:
         """True when every frame is seen at the same angles (XMPI: no rotation)."""
         return bool(np.all(self.angles_deg == self.angles_deg[:1]))
 
+    @property
+    def angle_sets(self) -> int:
+        """Distinct sets of view angles over the frames (1 without rotation, up to T)."""
+        return 1 if self.angles_shared else len(np.unique(self.angles_deg, axis=0))
+
     def ray_points(self, frame_angles_deg: np.ndarray | torch.Tensor, rows: torch.Tensor,
                    cols: torch.Tensor, n_samples: int, *, dtype=torch.float32,
                    device=None, margin: float = 0.0) -> tuple[torch.Tensor, float]:

@@ -173,7 +173,8 @@ FIELD_METHODS = ("hexplane", "static", "perframe")
 def estimate_reconstruction(frames: int, views: int, height: int, width: int,
                             config: "ReconstructionConfig", *, angle_sets: int = 1,
                             truth: bool = False, in_memory: bool = False,
-                            intensity: bool = False) -> MemoryEstimate:
+                            intensity: bool = False, field_method: bool | None = None
+                            ) -> MemoryEstimate:
     """Peak memory a reconstruction of a (frames, views, height, width) recording allocates.
 
     Args:
@@ -187,8 +188,10 @@ def estimate_reconstruction(frames: int, views: int, height: int, width: int,
         intensity: the recording holds intensities; fitted through the propagation
             model (``physics.intensity: model``) with ``physics.fine_render`` the
             field is rendered and projected ``physics.oversample`` times finer along
-            each axis, and with ``physics.beta: fitted`` in two channels; with
-            ``physics.beta: material`` it adds the one-material prior.
+            each axis, and with ``physics.beta: fitted`` in two channels (its priors are
+            the config's, resolved with the ``intensity-model`` preset).
+        field_method: the method fits a field (True) or voxel volumes of every frame
+            (False); None: decided by the method's name (:data:`FIELD_METHODS`).
 
     Returns:
         the estimate, by part: ``recording`` and ``truth`` (unless
@@ -214,15 +217,15 @@ def estimate_reconstruction(frames: int, views: int, height: int, width: int,
         if phys.fine_render and phys.oversample > 1:  # the fit's grid is finer
             h, w = h * phys.oversample, w * phys.oversample
         channels = 2 if phys.beta == "fitted" else 1
-        # the model path adds the physics section's priors (xray4d.intensity)
-        regularizer_weights.update(phys.model_fit_priors(config.regularizers))
     vox = h * w * w                                  # voxels of one frame
     proj = t * v * h * w * F32
     parts = {"recording": 0 if in_memory else recorded,
              "truth": t * vox * F32 if truth and not in_memory else 0,
              "operator": _operator_bytes(v, w, max(1, min(int(angle_sets), t)))}
     method = config.method
-    if method not in FIELD_METHODS:
+    if field_method is None:
+        field_method = method in FIELD_METHODS
+    if not field_method:
         parts["libraries"] = CONVENTIONAL_LIBRARY_BYTES
         parts["working volumes"] = CONVENTIONAL_VOLUME_COPIES * t * vox * F32
         parts["volumes"] = proj                      # predicted projections; x is the output
@@ -286,13 +289,15 @@ def check_fits(estimate: MemoryEstimate, *, available: int | None = None) -> Non
 def check_reconstruction(frames: int, views: int, height: int, width: int,
                          config: "ReconstructionConfig", *, angle_sets: int = 1,
                          truth: bool = False, in_memory: bool = False,
-                         source: str = "", intensity: bool = False) -> MemoryEstimate:
+                         source: str = "", intensity: bool = False,
+                         field_method: bool | None = None) -> MemoryEstimate:
     """:func:`estimate_reconstruction` then :func:`check_fits`; returns the estimate.
 
     ``source`` (a file name) is put in front of the message when given.
     """
     est = estimate_reconstruction(frames, views, height, width, config, angle_sets=angle_sets,
-                                  truth=truth, in_memory=in_memory, intensity=intensity)
+                                  truth=truth, in_memory=in_memory, intensity=intensity,
+                                  field_method=field_method)
     try:
         check_fits(est)
     except ResourceError as exc:

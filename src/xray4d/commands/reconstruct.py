@@ -46,6 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def build_config(args: argparse.Namespace):
     """The resolved config: preset, then the YAML overrides, then the command-line options."""
     from ..api import resolve_config
+    from ..io import peek_recording
 
     overrides: dict = read_config_overrides(args.config) if args.config else {}
     train: dict = {}
@@ -81,8 +82,10 @@ def build_config(args: argparse.Namespace):
                      ("physics", physics)):
         if val:
             overrides.setdefault(key, {}).update(val)
+    declared = peek_recording(args.recording)     # the quantity picks the measurement preset
     try:
-        return resolve_config(args.preset, overrides, args.method)
+        return resolve_config(args.preset, overrides, args.method,
+                              quantity=declared[3] if declared else None)
     except ValueError as exc:
         raise UsageError(f"config: {exc}") from None
 

@@ -34,18 +34,21 @@ Differences from the project's methods, by design of ASTRA:
 from __future__ import annotations
 
 import math
+import os
 import time
 from typing import Any, Callable
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from ..config import ReconstructionConfig
 from ..data import FitResult, Reconstruction, Recording
 from ..projector import Projector
 from ..fields.voxel import FrameVolumeField
-from .conventional import DEFAULT_ITERATIONS, _residual_metric, check_request
+from .conventional import DEFAULT_ITERATIONS, ConventionalMethod, _residual_metric, check_request
 from .schedule import normalised_times
+from .measurement import MeasuredData
 from .registry import MissingExtraError, register_method
 
 __all__ = ["ASTRA_INSTALL_HINT", "astra_unavailable_reason", "import_astra", "astra_fbp",
@@ -69,7 +72,7 @@ def astra_unavailable_reason(method: str = "astra") -> str | None:
 
 
 def import_astra(method: str = "astra") -> Any:
-    """The ``astra`` module; :class:`~xray4d.methods.MissingExtraError` (one line) without it."""
+    """The ``astra`` module; :class:`~xray4d.reconstruct.registry.MissingExtraError` (one line) without it."""
     reason = astra_unavailable_reason(method)
     if reason:
         raise MissingExtraError(reason)
@@ -240,9 +243,6 @@ def astra_sirt(projections: np.ndarray, angles_deg: np.ndarray, iterations: int,
 # ---------------------------------------------------------------- registered methods
 
 def _run(name: str, recording: Recording, config: ReconstructionConfig, progress: bool):
-    from tqdm.auto import tqdm
-
-
     astra = import_astra(name)
     start = time.perf_counter()
     cc, tc = config.conventional, config.train
@@ -323,19 +323,31 @@ def _run(name: str, recording: Recording, config: ReconstructionConfig, progress
                      stopped_by, pred.float().numpy())
 
 
-@register_method("astra-fbp", "ASTRA Toolbox CPU FBP per frame and row (cross-check of fbp; "
-                              "needs the astra extra)",
-                 requires=lambda: astra_unavailable_reason("astra-fbp"))
-def astra_fbp_method(recording: Recording, config: ReconstructionConfig, checkpoint_path=None,
-                     progress: bool = True, resume: bool = False):
-    """Registered method ``astra-fbp``: :func:`astra_fbp` on every frame, ``conventional`` options."""
-    return _run("astra-fbp", recording, config, progress)
+class AstraMethod(ConventionalMethod):
+    """A conventional method through the ASTRA Toolbox (the optional ``astra`` extra)."""
+
+    def unavailable_reason(self) -> str | None:
+        return astra_unavailable_reason(self.name)
+
+    def fit(self, data: MeasuredData, config: ReconstructionConfig, *,
+            checkpoint_path: str | os.PathLike | None = None, progress: bool = True,
+            resume: bool = False) -> FitResult:
+        """Run ASTRA on every frame of ``data.recording`` (line integrals)."""
+        return _run(self.name, data.recording, config, progress)
 
 
-@register_method("astra-sirt", "ASTRA Toolbox CPU SIRT per frame and row, MinConstraint 0 "
-                               "(cross-check of sirt; needs the astra extra)",
-                 requires=lambda: astra_unavailable_reason("astra-sirt"))
-def astra_sirt_method(recording: Recording, config: ReconstructionConfig, checkpoint_path=None,
-                      progress: bool = True, resume: bool = False):
-    """Registered method ``astra-sirt``: :func:`astra_sirt` on every frame, ``conventional`` options."""
-    return _run("astra-sirt", recording, config, progress)
+@register_method
+class AstraFBP(AstraMethod):
+    """ASTRA's FBP on every frame and row, with the ``conventional`` options."""
+
+    name = "astra-fbp"
+    description = "ASTRA Toolbox CPU FBP per frame and row (cross-check of fbp; needs the astra extra)"
+
+
+@register_method
+class AstraSIRT(AstraMethod):
+    """ASTRA's SIRT on every frame and row, with the ``conventional`` options."""
+
+    name = "astra-sirt"
+    description = ("ASTRA Toolbox CPU SIRT per frame and row, MinConstraint 0 (cross-check of "
+                   "sirt; needs the astra extra)")

@@ -23,7 +23,9 @@ Recorded residuals (``FitResult.losses``) use the data term of X-Hexplane,
 from __future__ import annotations
 
 import math
+import os
 import time
+from dataclasses import replace
 from typing import Callable
 
 import numpy as np
@@ -31,10 +33,12 @@ import torch
 
 from ..config import FBP_FILTERS, ReconstructionConfig
 from ..data import FitResult, Reconstruction, Recording
+from ..errors import InputError
 from ..fields.voxel import FrameVolumeField
 from ..geometry import Geometry
 from ..projector import Projector
-from .registry import register_method
+from .measurement import MeasuredData
+from .registry import Method, register_method
 from .schedule import normalised_times
 
 __all__ = ["ramp_filter", "angular_weights", "fbp", "sirt", "cgls", 
@@ -382,22 +386,46 @@ def _run(name: str, recording: Recording, config: ReconstructionConfig, progress
                      stop.stopped_by, pred.float().cpu().numpy())
 
 
-@register_method("fbp", "filtered back-projection per frame (windowed ramp filter, no iterations)")
-def fbp_method(recording: Recording, config: ReconstructionConfig, checkpoint_path=None,
-               progress: bool = True, resume: bool = False):
-    """Registered method ``fbp``: :func:`fbp` on every frame. No checkpoints (one pass)."""
-    return _run("fbp", recording, config, progress)
+class ConventionalMethod(Method):
+    """A conventional method run on every frame at once (no checkpoints: seconds long).
+
+    Reads the ``conventional`` config section; intensity data reach it as line integrals
+    retrieved by ``physics.intensity: paganin`` or ``log``.
+    """
+
+    def check(self, recording: Recording, config: ReconstructionConfig) -> None:
+        super().check(recording, config)
+        try:   # the data reach the method as line integrals (see Method.reconstruct)
+            check_request(self.name, replace(recording, quantity="line_integral"), config)
+        except ValueError as exc:
+            raise InputError(recording.path or "recording", "config", str(exc)) from None
+
+    def fit(self, data: MeasuredData, config: ReconstructionConfig, *,
+            checkpoint_path: str | os.PathLike | None = None, progress: bool = True,
+            resume: bool = False) -> FitResult:
+        """Run on every frame of ``data.recording`` (line integrals)."""
+        return _run(self.name, data.recording, config, progress)
 
 
-@register_method("sirt", "SIRT per frame, non-negative iterates (conventional baseline)")
-def sirt_method(recording: Recording, config: ReconstructionConfig, checkpoint_path=None,
-                progress: bool = True, resume: bool = False):
-    """Registered method ``sirt``: :func:`sirt` on every frame. No checkpoints (seconds long)."""
-    return _run("sirt", recording, config, progress)
+@register_method
+class FBP(ConventionalMethod):
+    """Filtered back-projection on every frame."""
+
+    name = "fbp"
+    description = "filtered back-projection per frame (windowed ramp filter, no iterations)"
 
 
-@register_method("cgls", "CGLS per frame, negatives clipped at the end (conventional baseline)")
-def cgls_method(recording: Recording, config: ReconstructionConfig, checkpoint_path=None,
-                progress: bool = True, resume: bool = False):
-    """Registered method ``cgls``: :func:`cgls` on every frame. No checkpoints (seconds long)."""
-    return _run("cgls", recording, config, progress)
+@register_method
+class SIRT(ConventionalMethod):
+    """SIRT on every frame."""
+
+    name = "sirt"
+    description = "SIRT per frame, non-negative iterates (conventional baseline)"
+
+
+@register_method
+class CGLS(ConventionalMethod):
+    """CGLS on every frame."""
+
+    name = "cgls"
+    description = "CGLS per frame, negatives clipped at the end (conventional baseline)"

@@ -1,140 +1,76 @@
-"""How intensity recordings reach the reconstruction methods.
+"""What a method fits, chosen by the recording's quantity and the config.
 
-* :func:`reconstruct_intensity`: fit flat/dark-corrected intensities through the
-  propagation model (:class:`xray4d.physics.measurement.IntensityModel`).
-* :func:`reconstruct_intensity_recording`: what ``xray4d.api.reconstruct`` runs on
-  intensity data, as ``config.physics.intensity`` says (``model``, ``paganin``
-  or ``log``); the output ``volume`` is delta and ``volume_beta`` beta.
+* Line integrals: the recording as it is; the field is the recorded quantity.
+* Intensities with ``physics.intensity: model``: the flat/dark-corrected transmissions,
+  predicted through the propagation model
+  (:class:`~xray4d.physics.measurement.IntensityModel`) from the line integrals of a
+  field of delta (and, with ``physics.beta: fitted``, of beta / delta as a second
+  channel). Methods that fit a field through a measurement model
+  (``Method.fits_measurement_model``) take this path.
+* Intensities with ``physics.intensity: paganin`` or ``log``: line integrals of delta
+  retrieved from them (:func:`~xray4d.preprocess.intensity_line_integrals`), for any
+  method.
 
-Physical parameters come from the recording's root attributes ``energy_keV``,
-``pixel_size_m`` and ``propagation_distance_m`` (data-format.md); the material
-(formula, density) is an argument, since the file format does not carry it.
+:func:`measured_data` prepares a :class:`MeasuredData`; :func:`finish` brings a fit's
+result back to the recording's voxel grid and labels it (``volume`` is delta,
+``volume_beta`` beta, with their units). The defaults of the model fit (its
+regulariser weights, weight average and warm-up) are the ``intensity-model`` preset
+(:func:`xray4d.config.resolve_config`).
 """
 from __future__ import annotations
 
-import copy
-import dataclasses
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from .. import physics
-from ..data import Recording
+from ..config import ReconstructionConfig
+from ..data import FitResult, Recording
 from ..errors import InputError
 from ..geometry import Geometry
 from ..physics.measurement import IntensityModel
 from ..preprocess import intensity_line_integrals, optics_of, transmission
-from .hexplane import HexPlaneReconstructor
-from .registry import get_method
 from .regularizers import VALUE_MARGIN
 
-__all__ = ["reconstruct_intensity", "reconstruct_intensity_recording", "check_intensity_setup",
-           "beta_over_delta_range", "DELTA_ATTRS"]
+if TYPE_CHECKING:
+    from .registry import Method
 
+__all__ = ["MeasuredData", "measured_data", "finish", "check_intensity_setup",
+           "beta_over_delta_range", "DELTA_ATTRS"]
 
 #: attributes of a reconstruction from intensity data: what ``volume`` and ``volume_beta`` hold
 DELTA_ATTRS = {"quantity": "delta", "units": "dimensionless",
                "quantity_beta": "beta", "units_beta": "dimensionless"}
 
 
-def reconstruct_intensity(rec: Recording, config, *, material: str | None = None,
-                          density_g_cm3: float | None = None, psf_sigma_px: float | None = None,
-                          oversample: int | None = None, fine_render: bool | None = None,
-                          checkpoint_path=None, progress: bool = False, resume: bool = False):
-    """Fit an X-Hexplane field of delta to flat/dark-corrected intensities through
-    the propagation model (:class:`IntensityModel`).
+@dataclass
+class MeasuredData:
+    """What a method fits, and how its result is read.
 
-    The material, PSF, oversampling and ``fine_render`` default to
-    ``config.physics``. Unless the ``regularizers`` section sets them, the fit adds
-    the one-material prior (``physics.material_prior``; not with ``beta: fitted``) and
-    volume conservation (``physics.volume_conservation``: every frame holds the same
-    total delta). Every regulariser weight is multiplied by
-    ``physics.regularizer_gain``, and the learning rates warm up over
-    ``physics.warmup_fraction`` of training unless ``train.warmup_fraction`` is
-    set (the saved config shows what was used). The bound of the field
-    (``field.value_max``), unless set in ``config``, is 1.02 times the delta of
-    the material (the physics prior of
-    a single known liquid; Paganin-based estimates are noise-limited for weak
-    absorbers). The model propagates on a grid ``oversample`` times finer than
-    the detector.
-
-    With ``fine_render`` the field itself is rendered and projected on that
-    finer grid (its planes keep the resolution ``field.space_scale`` asks for
-    relative to the detector grid), so that edges can sit between voxels as the
-    pixel-wide fringes say; the output volume is the mean over each voxel of the
-    detector grid (a voxel average, like the simulator's truth). Otherwise the
-    field is rendered on the detector grid and its projections are upsampled
-    (bicubic) before propagation: faster, but the edges it can represent are
-    blurred by a voxel, which costs ~3 dB on the droplet benchmark.
-
-    With ``physics.beta: fitted`` the field has two output channels sharing its
-    planes: delta (bounded as above) and the ratio beta / delta (bounded by
-    ``physics.beta_over_delta_max``, default 4 times the material's, and started
-    at the material's, so the fit starts as the single-material one); the model
-    takes the line integrals of delta and of beta = delta * ratio. Fitting
-    delta and beta as two free channels instead let delta collapse to zero
-    while beta explained the low frequencies (measured on the droplets).
-
-    Returns:
-        a :class:`~xray4d.reconstruct.FitResult` whose reconstruction has
-        ``volume`` = delta and ``volume_beta`` = beta (delta / (delta/beta) of the
-        material, or the fitted channel) on the detector's voxel grid, and whose
-        ``measured`` holds the corrected intensities (``predicted`` is their model
-        prediction).
+    Attributes:
+        recording: the projections to match (line integrals, or flat/dark-corrected
+            transmissions) with their geometry; with ``oversample`` > 1 the geometry is
+            that of a grid ``oversample`` times finer than the detector (the data stay on
+            the detector grid: the model bins its prediction).
+        model: predicted line integrals -> the recorded quantity; None for line integrals.
+        channels: output channels of the field: 1, or 2 (delta and beta / delta).
+        value_max: the bound the physics gives the field's first channel (1.02 times the
+            material's delta), or None (the config or an estimate decides).
+        beta_ratio: start and bound of the fitted beta / delta (two channels), else None.
+        oversample: the field is rendered this many times finer than the voxel grid.
+        index: the material's refractive index (intensity data), or None.
+        preprocessing: how line integrals were retrieved from intensities, or None.
     """
-    phys = config.physics
-    material = phys.material if material is None else material
-    density_g_cm3 = phys.density_g_cm3 if density_g_cm3 is None else density_g_cm3
-    psf_sigma_px = phys.psf_sigma_px if psf_sigma_px is None else psf_sigma_px
-    oversample = phys.oversample if oversample is None else int(oversample)
-    fine_render = phys.fine_render if fine_render is None else bool(fine_render)
-    fine_render = fine_render and oversample > 1
-    opt = optics_of(rec)
-    index = physics.refractive_index(material, density_g_cm3, opt.energy_kev)
-    fitted_beta = phys.beta == "fitted"
-    model = IntensityModel(opt, index.delta_over_beta, psf_sigma_px, oversample=oversample,
-                           fine_input=fine_render, two_channel=fitted_beta)
-    target = copy.copy(rec)
-    target.projections = transmission(rec)
-    target.white = target.dark = None
-    if not config.field.value_max:  # one known material: delta bounds the field
-        config = config.updated({"field": {"value_max": VALUE_MARGIN * index.delta}})
-    updates = {"train": {"ema_decay": phys.ema_decay}}
-    priors = phys.model_fit_priors(config.regularizers)
-    if priors:
-        updates["regularizers"] = priors
-    config = config.updated(updates)
-    if phys.regularizer_gain != 1:  # the intensities' noise floor is far above the line integrals'
-        weights = dataclasses.asdict(config.regularizers)
-        config = config.updated({"regularizers": {k: v * phys.regularizer_gain
-                                                  for k, v in weights.items()}})
-    if not config.train.warmup_fraction:
-        config = config.updated({"train": {"warmup_fraction": phys.warmup_fraction}})
-    bounds = init = None
-    if fitted_beta:  # second channel: beta / delta, started at the material's
-        ratio, ratio_max = beta_over_delta_range(index, phys.beta_over_delta_max)
-        bounds = (float(config.field.value_max), ratio_max)
-        init = (config.field.init_value, ratio / ratio_max)
-    if fine_render:
-        # the field is rendered and projected on the fine grid; the data stay on the
-        # detector grid (the model bins its prediction)
-        g, m = rec.geometry, oversample
-        target.geometry = Geometry.from_angles(g.angles_deg, g.frames, g.height * m,
-                                               g.width * m, opt.pixel_size_m / m)
-        config = config.updated({"field": {"space_scale": config.field.space_scale / m}})
-    result = HexPlaneReconstructor(target, config, checkpoint_path, progress,
-                                   measurement=model, output_bounds=bounds, output_init=init,
-                                   relative=fitted_beta).fit(resume=resume)
-    if fine_render:
-        r, m = result.reconstruction, oversample
-        r.volume = _voxel_mean(r.volume, m)
-        if r.volume_beta is not None:
-            r.volume_beta = _voxel_mean(r.volume_beta, m)
-        r.config.setdefault("resolved", {})["fine_render"] = {
-            "oversample": m, "space_scale_on_fine_grid": config.field.space_scale}
-    _label_delta(result, index, fitted_beta=fitted_beta)
-    result.measured = target.projections
-    return result
+
+    recording: Recording
+    model: IntensityModel | None = None
+    channels: int = 1
+    value_max: float | None = None
+    beta_ratio: tuple[float, float] | None = None
+    oversample: int = 1
+    index: physics.RefractiveIndex | None = None
+    preprocessing: str | None = None
 
 
 def beta_over_delta_range(index: physics.RefractiveIndex, limit: float | None
@@ -149,36 +85,17 @@ def beta_over_delta_range(index: physics.RefractiveIndex, limit: float | None
     return ratio, ratio_max
 
 
-def _voxel_mean(volume: np.ndarray, m: int) -> np.ndarray:
-    """(T, Z m, Y m, X m) -> (T, Z, Y, X): the mean over each block of m^3 fine voxels."""
-    t, z, y, x = volume.shape
-    return np.ascontiguousarray(volume.reshape(t, z // m, m, y // m, m, x // m, m)
-                                .mean(axis=(2, 4, 6), dtype=np.float64), np.float32)
-
-
-def _label_delta(result, index: physics.RefractiveIndex, fitted_beta: bool = False) -> None:
-    """Add volume_beta (from delta by the material's delta/beta, unless the field fitted
-    it) and the unit attributes."""
-    r = result.reconstruction
-    if not fitted_beta:
-        r.volume_beta = (r.volume / np.float32(index.delta_over_beta)).astype(np.float32)
-    r.attrs = {**r.attrs, **DELTA_ATTRS,
-               "material": f"{index.formula}, {index.density_g_cm3:g} g/cm3, "
-                           f"{index.energy_kev:g} keV: delta {index.delta:.6g}, beta {index.beta:.6g}",
-               "volume_beta": "fitted: the field's second output channel" if fitted_beta
-               else "derived: volume / (delta/beta of the material)"}
-
-
-def check_intensity_setup(rec: Recording, config) -> physics.RefractiveIndex:
-    """Refuse, before any fitting, an ``intensity`` recording that ``config`` cannot reconstruct.
-
-    Returns the material's refractive index at the recording's energy.
+def check_intensity_setup(rec: Recording, config: ReconstructionConfig,
+                          method: "Method") -> physics.RefractiveIndex:
+    """Refuse, before any fitting, an ``intensity`` recording that ``config`` and ``method``
+    cannot reconstruct. Returns the material's refractive index at the recording's energy.
 
     Raises:
-        xray4d.io.InputError: one line naming the file and what is missing or
-            incompatible: an optics attribute, the flat fields, method ``hexplane``
-            for ``physics.intensity=model``, ``physics.beta: fitted`` without it, a
-            material xraydb does not know, or a beta/delta bound below the material's.
+        xray4d.errors.InputError: one line naming the file and what is missing or
+            incompatible: an optics attribute, the flat fields, a method that cannot fit
+            through the propagation model for ``physics.intensity=model``,
+            ``physics.beta: fitted`` without it, a material xraydb does not know, or a
+            beta/delta bound below the material's.
     """
     where = rec.path or "recording"
     for key in ("energy_keV", "pixel_size_m", "propagation_distance_m"):
@@ -192,11 +109,11 @@ def check_intensity_setup(rec: Recording, config) -> physics.RefractiveIndex:
         raise InputError(where, "config physics.beta",
                          f"'fitted' needs physics.intensity model (--intensity model), not "
                          f"{phys.intensity!r}: retrieved line integrals carry one channel")
-    if phys.intensity == "model" and config.method != "hexplane":
+    if phys.intensity == "model" and not method.fits_measurement_model:
         raise InputError(where, "/exchange/data",
                          f"quantity 'intensity' is fitted through the propagation model by "
-                         f"method hexplane only, not {config.method!r}; use --intensity paganin "
-                         "or log (config physics.intensity) for other methods")
+                         f"field methods (e.g. hexplane) only, not {method.name!r}; use "
+                         "--intensity paganin or log (config physics.intensity) for other methods")
     try:
         index = physics.refractive_index(phys.material, phys.density_g_cm3,
                                          float(rec.attrs["energy_keV"]))
@@ -211,28 +128,77 @@ def check_intensity_setup(rec: Recording, config) -> physics.RefractiveIndex:
     return index
 
 
-def reconstruct_intensity_recording(rec: Recording, config, checkpoint_path=None,
-                                    progress: bool = True, resume: bool = False):
-    """Reconstruct an ``intensity`` recording as ``config.physics.intensity`` says.
-
-    ``model`` fits the intensities through the propagation model
-    (:func:`reconstruct_intensity`; method ``hexplane`` only); ``paganin`` and
-    ``log`` turn them into line integrals of delta (:func:`intensity_line_integrals`)
-    and run ``config.method`` on those. Either way the reconstruction's
-    ``volume`` is delta, ``volume_beta`` is beta derived by the material's
-    delta/beta, and its attributes name both and their units.
-
-    Raises:
-        xray4d.io.InputError: see :func:`check_intensity_setup`.
-    """
+def _model_data(rec: Recording, config: ReconstructionConfig,
+                index: physics.RefractiveIndex) -> MeasuredData:
+    """Transmissions fitted through the propagation model (``physics.intensity: model``)."""
     phys = config.physics
-    index = check_intensity_setup(rec, config)
+    opt = optics_of(rec)
+    fitted_beta = phys.beta == "fitted"
+    m = phys.oversample if phys.fine_render and phys.oversample > 1 else 1
+    model = IntensityModel(opt, index.delta_over_beta, phys.psf_sigma_px,
+                           oversample=phys.oversample, fine_input=m > 1, two_channel=fitted_beta)
+    target = replace(rec, projections=transmission(rec), white=None, dark=None)
+    if m > 1:
+        # the field is rendered and projected on the fine grid; the data stay on the
+        # detector grid (the model bins its prediction)
+        g = rec.geometry
+        target.geometry = Geometry.from_angles(g.angles_deg, g.frames, g.height * m,
+                                               g.width * m, opt.pixel_size_m / m)
+    return MeasuredData(target, model, channels=2 if fitted_beta else 1,
+                        value_max=VALUE_MARGIN * index.delta,
+                        beta_ratio=beta_over_delta_range(index, phys.beta_over_delta_max)
+                        if fitted_beta else None, oversample=m, index=index)
+
+
+def measured_data(recording: Recording, config: ReconstructionConfig) -> MeasuredData:
+    """What a method fits for ``recording`` as ``config`` says (see the module docstring).
+
+    Call after :func:`check_intensity_setup` (``Method.check`` does) for intensity data.
+    """
+    if recording.quantity != "intensity":
+        return MeasuredData(recording)
+    phys = config.physics
+    index = physics.refractive_index(phys.material, phys.density_g_cm3,
+                                     float(recording.attrs["energy_keV"]))
     if phys.intensity == "model":
-        return reconstruct_intensity(rec, config, checkpoint_path=checkpoint_path,
-                                     progress=progress, resume=resume)
-    li = intensity_line_integrals(rec, phys.intensity, phys.material, phys.density_g_cm3)
-    result = get_method(config.method)(li, config, checkpoint_path, progress, resume)
-    _label_delta(result, index)
-    result.reconstruction.attrs["preprocessing"] = li.attrs["preprocessing"]
-    result.measured = li.projections
+        return _model_data(recording, config, index)
+    li = intensity_line_integrals(recording, phys.intensity, phys.material, phys.density_g_cm3)
+    return MeasuredData(li, index=index, preprocessing=li.attrs["preprocessing"])
+
+
+def _voxel_mean(volume: np.ndarray, m: int) -> np.ndarray:
+    """(T, Z m, Y m, X m) -> (T, Z, Y, X): the mean over each block of m^3 fine voxels."""
+    t, z, y, x = volume.shape
+    return np.ascontiguousarray(volume.reshape(t, z // m, m, y // m, m, x // m, m)
+                                .mean(axis=(2, 4, 6), dtype=np.float64), np.float32)
+
+
+def finish(result: FitResult, data: MeasuredData) -> FitResult:
+    """Bring a fit of ``data`` to the recording's voxel grid and label what it holds.
+
+    On a fine grid the volumes become the mean over each voxel; from intensity data the
+    ``volume`` is delta and ``volume_beta`` beta (fitted, or delta over the material's
+    delta/beta), with their units and the material in the attributes; ``measured`` is what
+    the fit was compared with.
+    """
+    r, m = result.reconstruction, data.oversample
+    if m > 1:
+        r.volume = _voxel_mean(r.volume, m)
+        if r.volume_beta is not None:
+            r.volume_beta = _voxel_mean(r.volume_beta, m)
+        r.config.setdefault("resolved", {})["fine_render"] = {
+            "oversample": m, "space_scale_on_fine_grid": r.config["field"]["space_scale"] / m}
+    if data.index is None:
+        return result
+    index, fitted = data.index, data.channels > 1
+    if not fitted:
+        r.volume_beta = (r.volume / np.float32(index.delta_over_beta)).astype(np.float32)
+    r.attrs = {**r.attrs, **DELTA_ATTRS,
+               "material": f"{index.formula}, {index.density_g_cm3:g} g/cm3, "
+                           f"{index.energy_kev:g} keV: delta {index.delta:.6g}, beta {index.beta:.6g}",
+               "volume_beta": "fitted: the field's second output channel" if fitted
+               else "derived: volume / (delta/beta of the material)"}
+    if data.preprocessing:
+        r.attrs["preprocessing"] = data.preprocessing
+    result.measured = data.recording.projections
     return result

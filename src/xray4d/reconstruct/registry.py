@@ -1,17 +1,38 @@
-"""Reconstruction methods by name, so the CLI, benchmarks and tests pick them alike.
+"""Reconstruction methods by name, behind one contract, so the CLI, benchmarks and tests
+pick them alike.
 
-A method is a callable ``(recording, config, checkpoint_path, progress, resume) -> FitResult``.
-Built in: ``hexplane``; the conventional baselines ``fbp``, ``sirt``, ``cgls``
-(:mod:`xray4d.conventional`); the ablations ``static`` and ``perframe``
-(:mod:`xray4d.ablations`); the ASTRA cross-checks ``astra-fbp`` and ``astra-sirt``
-(:mod:`xray4d.astra_methods`, listed always, runnable with the ``astra`` extra).
+A method (:class:`Method`) has a ``name``, a :meth:`~Method.check` that runs before
+anything is allocated (what the method needs of the recording and the config, and the
+memory estimate; refused with a one-line error) and a :meth:`~Method.fit` that returns
+a :class:`~xray4d.data.FitResult`. Callers use :meth:`Method.reconstruct`, which runs the
+check, prepares what the method fits (:mod:`xray4d.reconstruct.measurement`: line
+integrals as recorded, intensities through the propagation model, or intensities turned
+into line integrals, as ``config.physics.intensity`` says) and labels the result.
+
+Built in: ``hexplane`` and its ablations ``static`` and ``perframe``
+(:mod:`xray4d.reconstruct.hexplane`); the conventional baselines ``fbp``, ``sirt``,
+``cgls`` (:mod:`xray4d.reconstruct.conventional`); the ASTRA cross-checks ``astra-fbp``
+and ``astra-sirt`` (:mod:`xray4d.reconstruct.astra`, listed always, runnable with the
+``astra`` extra). A new method is a subclass registered with :func:`register_method`;
+field methods reuse :func:`xray4d.reconstruct.trainer.fit_field`.
 """
 from __future__ import annotations
 
-from typing import Callable
+import importlib
+import os
+from typing import TYPE_CHECKING, ClassVar
 
-__all__ = ["register_method", "get_method", "available_methods", "unavailable_reason", "needs_extra",
-           "MissingExtraError"]
+from ..errors import InputError
+from ..resources import check_reconstruction
+from .measurement import check_intensity_setup, finish, measured_data
+
+if TYPE_CHECKING:
+    from ..config import ReconstructionConfig
+    from ..data import FitResult, Recording
+    from .measurement import MeasuredData  # noqa: F401 (annotations)
+
+__all__ = ["Method", "register_method", "get_method", "available_methods", "unavailable_reason",
+           "needs_extra", "MissingExtraError"]
 
 
 class MissingExtraError(ImportError):
@@ -19,74 +40,117 @@ class MissingExtraError(ImportError):
     message says what to install."""
 
 
-_METHODS: dict[str, tuple[Callable, str]] = {}
-#: methods that need an optional extra: name -> check returning None or why it cannot run
-_REQUIRES: dict[str, Callable[[], str | None]] = {}
+class Method:
+    """The contract of a reconstruction method.
 
-
-def register_method(name: str, description: str = "",
-                    requires: Callable[[], str | None] | None = None) -> Callable[[Callable], Callable]:
-    """Decorator registering a reconstruction method under ``name``.
-
-    ``requires``, for a method that needs an optional extra, is a check called
-    before the method runs: None when it can run here, otherwise one line
-    saying what to install. Such a method is registered (and listed) either way.
+    Subclasses set :attr:`name` and :attr:`description` and implement :meth:`fit`; they
+    may extend :meth:`check` (calling ``super().check``) and override
+    :meth:`unavailable_reason` when they need an optional extra.
     """
-    def deco(fn: Callable) -> Callable:
-        if name in _METHODS:
-            raise ValueError(f"method {name!r} registered twice")
-        _METHODS[name] = (fn, description)
-        if requires is not None:
-            _REQUIRES[name] = requires
-        return fn
-    return deco
+
+    #: the name users pick the method by (``--method``)
+    name: ClassVar[str] = ""
+    #: one line for listings
+    description: ClassVar[str] = ""
+    #: the method fits a field through a differentiable measurement model, so intensity
+    #: recordings can be fitted through the propagation model (``physics.intensity: model``);
+    #: methods that cannot get line integrals retrieved from the intensities instead
+    fits_measurement_model: ClassVar[bool] = False
+    #: the memory estimate counts a fitted field (True) or voxel volumes of all frames
+    fits_field: ClassVar[bool] = False
+
+    def unavailable_reason(self) -> str | None:
+        """None when the method can run here; else one line saying what to install."""
+        return None
+
+    def check(self, recording: "Recording", config: "ReconstructionConfig") -> None:
+        """Refuse, before anything is allocated, what this method cannot do.
+
+        Raises:
+            MissingExtraError: an optional extra is missing.
+            xray4d.errors.InputError: the recording or the config does not suit the method.
+            xray4d.errors.ResourceError: the run cannot fit in memory.
+        """
+        missing = self.unavailable_reason()
+        if missing:
+            raise MissingExtraError(missing)
+        if recording.quantity not in ("line_integral", "intensity"):
+            raise InputError(recording.path or "recording", "/exchange/data",
+                             f"quantity {recording.quantity!r} is not supported yet; "
+                             "reconstruct needs line_integral or intensity data")
+        if recording.quantity == "intensity":
+            check_intensity_setup(recording, config, self)
+        g = recording.geometry
+        check_reconstruction(g.frames, g.views, g.height, g.width, config,
+                             angle_sets=g.angle_sets, in_memory=True,
+                             intensity=recording.quantity == "intensity",
+                             source=str(recording.path or ""), field_method=self.fits_field)
+
+    def fit(self, data: "MeasuredData", config: "ReconstructionConfig", *,
+            checkpoint_path: str | os.PathLike | None = None, progress: bool = True,
+            resume: bool = False) -> "FitResult":
+        """Fit the prepared data (see :class:`~xray4d.reconstruct.measurement.MeasuredData`)."""
+        raise NotImplementedError
+
+    def reconstruct(self, recording: "Recording", config: "ReconstructionConfig", *,
+                    checkpoint_path: str | os.PathLike | None = None, progress: bool = True,
+                    resume: bool = False) -> "FitResult":
+        """Check, prepare the data as the config says, fit, and label the result.
+
+        The reconstruction's ``volume`` is on the recording's voxel grid; from
+        intensity data it is delta and ``volume_beta`` beta.
+        """
+        self.check(recording, config)
+        data = measured_data(recording, config)
+        result = self.fit(data, config, checkpoint_path=checkpoint_path, progress=progress,
+                          resume=resume)
+        return finish(result, data)
+
+
+_METHODS: dict[str, Method] = {}
+
+
+def register_method(cls: type[Method]) -> type[Method]:
+    """Class decorator registering a :class:`Method` subclass under its ``name``."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__}: a method needs a name")
+    if cls.name in _METHODS:
+        raise ValueError(f"method {cls.name!r} registered twice")
+    _METHODS[cls.name] = cls()
+    return cls
+
+
+def get_method(name: str) -> Method:
+    """The method registered as ``name``; ValueError naming the known ones otherwise."""
+    _load_builtin()
+    if name not in _METHODS:
+        raise ValueError(f"unknown method {name!r}; available: {', '.join(available_methods())}")
+    return _METHODS[name]
 
 
 def unavailable_reason(name: str) -> str | None:
     """None when the registered method ``name`` can run here; else one line saying why not
     (an optional extra that is not installed). ValueError for an unknown method."""
-    get_method(name)
-    check = _REQUIRES.get(name)
-    return check() if check is not None else None
+    return get_method(name).unavailable_reason()
 
 
 def needs_extra(name: str) -> bool:
     """Whether the registered method ``name`` needs an optional extra (installed or not)."""
-    _load_builtin()
-    return name in _REQUIRES
-
-
-def get_method(name: str) -> Callable:
-    """The method registered as ``name``; ValueError naming the known ones otherwise."""
-    _load_builtin()
-    if name not in _METHODS:
-        raise ValueError(f"unknown method {name!r}; available: {', '.join(available_methods())}")
-    return _METHODS[name][0]
+    return type(get_method(name)).unavailable_reason is not Method.unavailable_reason
 
 
 def available_methods() -> dict[str, str]:
     """Registered method names and their one-line descriptions."""
     _load_builtin()
-    return {k: v[1] for k, v in sorted(_METHODS.items())}
+    return {k: m.description for k, m in sorted(_METHODS.items())}
 
 
-#: modules whose import registers more built-in methods
-_BUILTIN_MODULES = ("xray4d.reconstruct.conventional", "xray4d.reconstruct.ablations",
-                    "xray4d.reconstruct.astra")
-_builtin_loaded = False
+#: modules whose import registers the built-in methods (imported on first use: the
+#: registry is imported by the methods themselves)
+_BUILTIN_MODULES = ("xray4d.reconstruct.hexplane", "xray4d.reconstruct.ablations",
+                    "xray4d.reconstruct.conventional", "xray4d.reconstruct.astra")
 
 
 def _load_builtin() -> None:
-    global _builtin_loaded
-    if _builtin_loaded:
-        return
-    _builtin_loaded = True
-    import importlib
-
-    @register_method("hexplane", "X-Hexplane: six feature planes shared over time, tiny decoder")
-    def _hexplane(recording, config, checkpoint_path=None, progress=True, resume=False):
-        from .hexplane import HexPlaneReconstructor
-        return HexPlaneReconstructor(recording, config, checkpoint_path, progress).fit(resume=resume)
-
     for module in _BUILTIN_MODULES:
         importlib.import_module(module)

@@ -1,13 +1,16 @@
-"""Regularisers as small named classes with a weight.
+"""Regularisers: loss terms (:class:`~xray4d.reconstruct.losses.LossTerm`) with a name
+and a weight, built from the config's ``regularizers`` section.
 
-Each takes the field being fitted and the frames rendered in this step and
-returns a scalar penalty (already multiplied by its weight).
+Each has a ``penalty(field, rendered)`` of the field being fitted and the frames rendered
+in the step (unweighted); as a loss term it is that penalty on the step's
+``prior_volume``.
 """
 from __future__ import annotations
 
 import torch
 
 from ..fields.base import Field
+from .losses import LossTerm, Step
 
 __all__ = ["Regularizer", "PlaneTV", "TemporalSmoothness", "L1Sparsity", "VolumeTV",
            "MaterialPrior", "VolumeConservation", "build_regularizers", "VALUE_MARGIN"]
@@ -18,22 +21,21 @@ __all__ = ["Regularizer", "PlaneTV", "TemporalSmoothness", "L1Sparsity", "Volume
 VALUE_MARGIN = 1.02
 
 
-class Regularizer:
-    """Base: a name, a weight and a penalty."""
+class Regularizer(LossTerm):
+    """Base: a name, a weight and a penalty of the field and the rendered frames."""
 
     name = "regularizer"
 
-    def __init__(self, weight: float) -> None:
-        self.weight = float(weight)
-
     def penalty(self, field: Field, rendered: torch.Tensor) -> torch.Tensor:
+        """The unweighted penalty of ``field`` and the frames ``rendered`` in this step."""
         raise NotImplementedError
 
-    def __call__(self, field: Field, rendered: torch.Tensor) -> torch.Tensor:
-        return self.weight * self.penalty(field, rendered)
+    def value(self, step: Step) -> torch.Tensor:
+        return self.penalty(step.field, step.prior_volume)
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(weight={self.weight:g})"
+    def __call__(self, field: Field, rendered: torch.Tensor) -> torch.Tensor:
+        """The weighted penalty."""
+        return self.weight * self.penalty(field, rendered)
 
 
 def _planes(field: Field) -> dict[str, torch.Tensor]:

@@ -44,12 +44,18 @@ X-Hexplane on the 4-view tumbling ellipsoid went from 31.06 to 34.60 dB
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from scipy.ndimage import uniform_filter
 
 from .regularizers import VALUE_MARGIN
 
-__all__ = ["estimate_value_max", "row_covariance_value", "estimate_value_max_moments", "estimate_value_max_auto"]
+if TYPE_CHECKING:
+    from ..config import ReconstructionConfig
+    from .measurement import MeasuredData
+
+__all__ = ["resolve_value_max", "estimate_value_max", "row_covariance_value", "estimate_value_max_moments", "estimate_value_max_auto"]
 
 
 def estimate_value_max(projections: np.ndarray, margin: float = VALUE_MARGIN) -> float:
@@ -191,3 +197,19 @@ def estimate_value_max_auto(projections: np.ndarray, angles_deg: np.ndarray,
     if est is not None:
         return est, "moments"
     return estimate_value_max(projections, margin), "disc"
+
+
+def resolve_value_max(data: "MeasuredData", config: "ReconstructionConfig") -> tuple[float, str]:
+    """The bound of the field's (first) output and where it came from.
+
+    ``field.value_max`` when the config sets it (``config``); else the bound the physics
+    gives for a known material (``material``: 1.02 times its delta, intensity data);
+    else the estimate from the projections (``moments`` with three or more distinct
+    angles, ``disc`` otherwise; :func:`estimate_value_max_auto`).
+    """
+    if config.field.value_max:
+        return float(config.field.value_max), "config"
+    if data.value_max is not None:
+        return float(data.value_max), "material"
+    rec = data.recording
+    return estimate_value_max_auto(rec.projections, rec.geometry.angles_deg)

@@ -106,10 +106,37 @@ def write_movie(volume: np.ndarray, out_dir: Path, fps: float = 8.0,
     return written
 
 
+def _loss_figure(path: Path, losses: Sequence[float], loss_times: Sequence[float],
+                 loss_terms: dict[str, Sequence[float]] | None) -> Path:
+    """The training loss over wall time: the data term, and every other term beside it."""
+    plt = _matplotlib()
+    terms = {k: v for k, v in (loss_terms or {}).items() if len(v) == len(losses)}
+    others = {k: v for k, v in terms.items() if k != "data"}
+    fig, axes = plt.subplots(1, 2 if others else 1, figsize=(10 if others else 5, 3),
+                             squeeze=False)
+    timed = len(loss_times) == len(losses)
+    xs = np.asarray(loss_times) if timed else np.arange(len(losses))
+    axes[0, 0].semilogy(xs, np.maximum(np.asarray(losses, float), 1e-30), lw=0.8)
+    axes[0, 0].set_ylabel("data term (relative MSE)")
+    if others:
+        for name, values in others.items():
+            axes[0, 1].semilogy(xs, np.maximum(np.abs(np.asarray(values, float)), 1e-30),
+                                lw=0.8, label=name)
+        axes[0, 1].set_ylabel("other terms (unweighted)")
+        axes[0, 1].legend(fontsize=7)
+    for ax in axes.ravel():
+        ax.set_xlabel("wall time [s]" if timed else "iteration")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    _save_png(fig, path)
+    return path
+
+
 def write_previews(out_dir: str | os.PathLike, volume: np.ndarray, projections: np.ndarray,
                    predicted: np.ndarray | None = None, losses: Sequence[float] = (),
                    loss_times: Sequence[float] = (), truth: np.ndarray | None = None,
-                   angles_deg: np.ndarray | None = None, title: str = "") -> list[Path]:
+                   angles_deg: np.ndarray | None = None, title: str = "",
+                   loss_terms: dict[str, Sequence[float]] | None = None) -> list[Path]:
     """Write the preview folder; returns the files written.
 
     Args:
@@ -119,6 +146,8 @@ def write_previews(out_dir: str | os.PathLike, volume: np.ndarray, projections: 
         losses, loss_times: training loss per iteration and the wall time of each.
         truth: ground truth (T, Z, Y, X), if known (simulations).
         angles_deg: (T, V) angles for the labels.
+        loss_terms: every loss term's unweighted value per iteration, by name (the
+            loss figure shows each; ``losses`` is then the data term's).
     """
     plt = _matplotlib()
     out = Path(out_dir)
@@ -176,14 +205,7 @@ def write_previews(out_dir: str | os.PathLike, volume: np.ndarray, projections: 
         written.append(out / "projections.png")
 
     if len(losses):
-        fig, ax = plt.subplots(figsize=(5, 3))
-        xs = np.asarray(loss_times) if len(loss_times) == len(losses) else np.arange(len(losses))
-        ax.semilogy(xs, losses, lw=0.8)
-        ax.set_xlabel("wall time [s]" if len(loss_times) == len(losses) else "iteration")
-        ax.set_ylabel("projection loss (relative MSE)")
-        ax.grid(alpha=0.3)
-        _save_png(fig, out / "loss.png")
-        written.append(out / "loss.png")
+        written.append(_loss_figure(out / "loss.png", losses, loss_times, loss_terms))
 
     written += write_movie(volume, out, truth=truth)
     return written

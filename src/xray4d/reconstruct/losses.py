@@ -1,0 +1,104 @@
+"""Loss terms: what the trainer minimises, each with a name and a weight.
+
+The training loss is the sum of ``weight * value`` over the terms, in order; the
+trainer records each term's unweighted value per step (the loss figure and the
+output's metadata show every term). A term sees one optimisation :class:`Step`: the
+field, the frames of the batch and their rendered volumes. The data term compares
+predicted with measured projections; the regularisers (:mod:`.regularizers`) are
+terms too; adversarial and flow terms plug in the same way.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..fields.base import Field
+from ..projector import Projector
+
+__all__ = ["Step", "LossTerm", "ProjectionDataTerm"]
+
+
+@dataclass
+class Step:
+    """What the loss terms see of one optimisation step.
+
+    Attributes:
+        field: the field being fitted.
+        frames: indices of the batch's frames (B,), on the CPU.
+        times: their normalised times (B,), on the field's device.
+        volume: the frames rendered on the fitting grid, (B, Z, Y, X) or (B, O, Z, Y, X).
+        prior_volume: what the volume priors see: ``volume``, or with several output
+            channels each channel rescaled to the first channel's bound.
+        iteration: steps done before this one.
+    """
+
+    field: Field
+    frames: torch.Tensor
+    times: torch.Tensor
+    volume: torch.Tensor
+    prior_volume: torch.Tensor
+    iteration: int = 0
+
+
+class LossTerm:
+    """A named, weighted term of the training loss; subclasses implement :meth:`value`."""
+
+    name = "term"
+
+    def __init__(self, weight: float = 1.0) -> None:
+        self.weight = float(weight)
+
+    def value(self, step: Step) -> torch.Tensor:
+        """The term's unweighted value (a scalar tensor) for this step."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(weight={self.weight:g})"
+
+
+class ProjectionDataTerm(LossTerm):
+    """Mean squared error between predicted and measured projections, relative to the data's
+    scale: ``mean((M(P f) - d)^2) / scale^2``.
+
+    ``P`` is the projector (line integrals of every output channel), ``M`` the measurement
+    model (identity for line-integral data; e.g.
+    :class:`~xray4d.physics.measurement.IntensityModel` for intensities). ``scale`` is the
+    largest absolute datum, or with a measurement model the largest contrast about 1 (the
+    flat-corrected transmission of empty space).
+
+    Args:
+        projector: projects rendered frames at the recording's angles.
+        measured: (T, V, H, W) measured projections on the device.
+        measurement: predicted line integrals -> the measured quantity, or None.
+        channels: output channels of the field (1, or 2 for delta and beta).
+    """
+
+    name = "data"
+
+    def __init__(self, projector: Projector, measured: torch.Tensor,
+                 measurement: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 channels: int = 1, weight: float = 1.0) -> None:
+        super().__init__(weight)
+        self.projector = projector
+        self.measured = measured
+        self.measurement = measurement
+        self.channels = channels
+        self.scale = float((measured if measurement is None else measured - 1).abs().max()) or 1.0
+
+    def predict(self, volume: torch.Tensor, frames: np.ndarray) -> torch.Tensor:
+        """The measured quantity predicted from rendered frames (B, [O,] Z, Y, X)."""
+        if self.channels == 1:
+            lines = self.projector.forward(volume, frames=frames)
+        else:
+            b, o = volume.shape[:2]
+            lines = self.projector.forward(volume.flatten(0, 1), frames=np.repeat(frames, o))
+            lines = lines.unflatten(0, (b, o))
+        return lines if self.measurement is None else self.measurement(lines)
+
+    def value(self, step: Step) -> torch.Tensor:
+        pred = self.predict(step.volume, step.frames.numpy())
+        target = self.measured[step.frames.to(self.measured.device)]
+        return (pred - target).pow(2).mean() / self.scale ** 2
