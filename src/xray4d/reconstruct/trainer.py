@@ -396,6 +396,7 @@ def fit_field(model: FieldModel, data: "MeasuredData", config: ReconstructionCon
     cfg["resolved"] = {**model.resolved(), "iterations_run": outcome.iterations,
                        "stopped_by": outcome.stopped_by,
                        "loss_terms": {name: {"weight": outcome.weights[name],
+                                             "first": values[0] if values else None,
                                              "final": values[-1] if values else None}
                                       for name, values in outcome.history.items()}}
     two = model.channels > 1
