@@ -1,4 +1,4 @@
-"""The simulated cases xray4d is evaluated on.
+"""The simulated cases xray4d is evaluated on: the benchmark's cases and the demo's recording.
 
 A case is a named scene of :mod:`xray4d.simulate` with its parameters, seen from
 1 to 4 views (:data:`VIEW_ANGLES`), plus what a user of that case knows about the
@@ -11,7 +11,8 @@ from typing import Any
 from ..data import Recording
 from ..simulate import DropletCollision, simulate_droplets, simulate_rigid_ellipsoid
 
-__all__ = ["VIEW_ANGLES", "CASES", "KNOWN_MATERIAL", "case_overrides", "simulate_case"]
+__all__ = ["VIEW_ANGLES", "CASES", "KNOWN_MATERIAL", "DEMO_SIMULATION", "case_overrides",
+           "simulate_case"]
 
 #: view angles (degrees) by number of views: XMPI-like, the first two 23.8 deg apart
 VIEW_ANGLES = {1: (0.0,), 2: (0.0, 23.8), 3: (0.0, 23.8, 67.5), 4: (0.0, 23.8, 67.5, 112.5)}
@@ -32,6 +33,9 @@ CASES: dict[str, tuple[str, str, dict[str, Any]]] = {
 KNOWN_MATERIAL: dict[str, dict[str, Any]] = {
     "ellipsoid": {"field": {"value_max": 1.0}, "conventional": {"value_max": 1.0}},
 }
+
+#: the demo's recording: the default droplet collision (keyword arguments of simulate_droplets)
+DEMO_SIMULATION = {"size": 64, "frames": 40, "angles_deg": (0.0, 23.8), "noise": 0.01, "seed": 0}
 
 
 def case_overrides(case: str, user: dict[str, Any]) -> dict[str, Any]:
