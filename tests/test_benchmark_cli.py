@@ -73,7 +73,7 @@ class _nothing:
 
 
 def test_case_overrides_give_the_known_material_and_let_the_user_win() -> None:
-    from xray4d.commands.benchmark import case_overrides
+    from xray4d.evaluation.cases import case_overrides
     assert case_overrides("head-on", {}) == {}
     known = case_overrides("ellipsoid", {})
     assert known["field"]["value_max"] == 1.0 and known["conventional"]["value_max"] == 1.0

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from xray4d.commands.benchmark import compare_to_conventional, write_markdown
+from xray4d.evaluation.benchmark import compare_to_conventional, write_markdown
 
 
 def _row(case: str, views: int, method: str, psnr: float, budget: float = 60.0) -> dict:

@@ -275,10 +275,10 @@ def test_bad_simulation_arguments_are_refused():
 
 
 def test_sparse_fallback_gives_the_same_projections(monkeypatch):
-    import xray4d.simulate as sim
+    import xray4d.simulate.acquisition as acquisition
     kw = dict(size=16, frames=3, angles_deg=(0.0, 23.8, 61.0), noise=0.0)
     dense = simulate_droplets(DropletCollision(impact_parameter=0.3), **kw)
-    monkeypatch.setattr(sim, "DENSE_OPERATOR_LIMIT_BYTES", 0)
+    monkeypatch.setattr(acquisition, "DENSE_OPERATOR_LIMIT_BYTES", 0)
     sparse = simulate_droplets(DropletCollision(impact_parameter=0.3), **kw)
     scale = dense.projections.max()
     np.testing.assert_allclose(sparse.projections, dense.projections, atol=1e-5 * scale)

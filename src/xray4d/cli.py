@@ -1,7 +1,7 @@
 """Command line: a thin layer over the Python API.
 
-Each verb lives in its own small function; input faults become one line on
-stderr and exit status 2, never a traceback.
+Each verb lives in its own module of ``xray4d.commands`` (:data:`VERB_MODULES`);
+input faults become one line on stderr and exit status 2, never a traceback.
 """
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ import os
 import sys
 from pathlib import Path
 
+import yaml
+
+from . import __version__
 from .errors import DivergenceError, InputError, ResourceError
 
 __all__ = ["main"]
@@ -47,8 +50,6 @@ def read_config_overrides(path: str | Path) -> dict:
 
     UsageError (one line naming the file) when it cannot be read or is not a mapping.
     """
-    import yaml
-
     try:
         overrides = yaml.safe_load(Path(path).read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
@@ -83,67 +84,23 @@ def check_output(out: str | Path, inputs: list[str | Path], force: bool = False,
         raise UsageError(f"{out}: {option}: exists (use --force to overwrite)")
 
 
-# ------------------------------------------------------------------ verbs
-
-def cmd_info(args: argparse.Namespace) -> int:
-    from .io import load_recording, load_reconstruction
-    import h5py
-    try:
-        with h5py.File(args.file, "r") as f:
-            is_rec = "reconstruction" in f and "exchange" not in f
-    except (OSError, RuntimeError, KeyError):
-        is_rec = False  # load_recording below names the fault
-    if is_rec:
-        r = load_reconstruction(args.file)
-        print(f"file:        {args.file}")
-        print("kind:        reconstruction")
-        print(f"frames:      {r.volume.shape[0]}")
-        print(f"volume:      {r.volume.shape[1]} x {r.volume.shape[2]} x {r.volume.shape[3]} (z, y, x)")
-        print(f"method:      {r.method}")
-        print(f"value range: {r.volume.min():.6g} .. {r.volume.max():.6g}")
-        print(f"channels:    {'delta, beta' if r.volume_beta is not None else 'one'}")
-        print(f"wall time:   {r.wall_seconds:.1f} s")
-        return 0
-    rec = load_recording(args.file)
-    g = rec.geometry
-    ang = g.angles_deg[0] if g.angles_shared else None
-    print(f"file:        {args.file}")
-    print("kind:        recording")
-    print(f"frames:      {rec.frames}")
-    print(f"views:       {rec.views}")
-    print(f"detector:    {g.height} rows x {g.width} columns")
-    if ang is not None:
-        print("angles:      " + ", ".join(f"{a:g}" for a in ang) + " deg (same every frame)")
-    else:
-        print(f"angles:      per frame, {g.angles_deg.min():g} .. {g.angles_deg.max():g} deg")
-    print(f"quantity:    {rec.quantity}")
-    print(f"value range: {rec.projections.min():.6g} .. {rec.projections.max():.6g}")
-    print(f"time:        {rec.time[0]:g} .. {rec.time[-1]:g} s")
-    print(f"truth:       {'yes' if rec.has_truth else 'no'}")
-    for k, v in rec.attrs.items():
-        print(f"{k + ':':<13}{v}")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    """The ``xray4d`` parser: one subcommand per module of :data:`VERB_MODULES`."""
     p = OneLineArgumentParser(prog="xray4d",
                               description="4D reconstruction from sparse X-ray projections")
     p.add_argument("--version", action="version", version=f"xray4d {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineArgumentParser)
-    s = sub.add_parser("info", help="summarise a recording or reconstruction file")
-    s.add_argument("file")
-    s.set_defaults(func=cmd_info)
     for name in VERB_MODULES:
         importlib.import_module(f"xray4d.commands.{name}").add_parser(sub)
     return p
 
 
 #: modules of ``xray4d.commands`` each adding one verb: ``add_parser(subparsers)`` sets ``func``
-VERB_MODULES = ("project", "simulate", "evaluate", "reconstruct", "demo", "benchmark")
+VERB_MODULES = ("info", "project", "simulate", "evaluate", "reconstruct", "demo", "benchmark")
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     func = args.func

@@ -12,9 +12,9 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
-
 from ..cli import UsageError, check_output, parse_angles
+from ..io import load_volume, load_volume_times, peek_pixel_size, save_recording
+from ..simulate import simulate_recording
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -35,47 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_project)
 
 
-def _frame_times(path: str, dataset: str, frames: int) -> tuple[np.ndarray, str]:
-    """Times of the volume's frames from the file, else 0..T-1 when it has none.
-
-    A times dataset that exists but cannot be read, or does not match the
-    frames, is refused (InputError) rather than silently replaced.
-    """
-    import h5py
-
-    from ..io import InputError
-
-    name = "/reconstruction/time" if dataset.startswith("/reconstruction") else "/exchange/time"
-    try:
-        with h5py.File(path, "r") as f:
-            if name not in f:
-                return np.arange(frames, dtype=np.float64), "frame index"
-            t = np.asarray(f[name][()], dtype=np.float64)
-    except (OSError, RuntimeError, KeyError, ValueError, TypeError):
-        raise InputError(path, name, "unreadable, file truncated or corrupt?") from None
-    if t.shape != (frames,):
-        raise InputError(path, name, f"wrong shape {t.shape}, expected ({frames},)")
-    if not np.all(np.isfinite(t)) or (frames > 1 and not np.all(np.diff(t) > 0)):
-        raise InputError(path, name, "times must be finite and strictly increasing")
-    return t, name
-
-
-def _pixel_size(path: str) -> float | None:
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            val = float(np.asarray(f.attrs["pixel_size_m"]).reshape(-1)[0])
-    except (OSError, KeyError, ValueError, TypeError, IndexError):
-        return None
-    return val if math.isfinite(val) and val > 0 else None
-
-
 def cmd_project(args: argparse.Namespace) -> int:
     """Project the volume of ``args.volume`` into the recording ``args.out``."""
-    from ..io import load_volume, save_recording
-    from ..simulate import simulate_recording
-
     angles = parse_angles(args.angles)
     if not (math.isfinite(args.noise) and args.noise >= 0):
         raise UsageError(f"--noise: must be a finite number >= 0, got {args.noise}")
@@ -84,12 +45,12 @@ def cmd_project(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.out}: --out: is a directory")
 
     volume, dataset = load_volume(args.volume)        # InputError on any fault
-    times, time_source = _frame_times(args.volume, dataset, volume.shape[0])
+    times, time_source = load_volume_times(args.volume, dataset, volume.shape[0])
     attrs: dict[str, object] = {"description": json.dumps({
         "source": str(args.volume), "dataset": dataset, "angles_deg": angles,
         "noise": float(args.noise), "seed": int(args.seed), "projector": "dense (Joseph)",
     })}
-    pixel = _pixel_size(args.volume)
+    pixel = peek_pixel_size(args.volume)
     if pixel is not None:
         attrs["pixel_size_m"] = pixel
     rec = simulate_recording(volume, angles, noise=args.noise, seed=args.seed, time=times,

@@ -17,6 +17,11 @@ import time
 from pathlib import Path
 
 from ..cli import UsageError, check_output, parse_angles
+from ..data import Recording
+from ..io import save_recording
+from ..physics import refractive_index
+from ..resources import check_fits, estimate_simulation
+from ..simulate import DropletCollision, simulate_droplets, simulate_droplets_intensity
 
 #: command-line flag of each DropletCollision field (defaults come from the dataclass)
 DROPLET_FLAGS: dict[str, tuple[str, str]] = {
@@ -41,8 +46,6 @@ DROPLET_FLAGS: dict[str, tuple[str, str]] = {
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``xray4d simulate`` and its phantoms."""
-    from ..simulate import DropletCollision
-
     p = sub.add_parser("simulate", help="simulate a recording with ground truth",
                        description="Simulate a recording (projections + ground-truth volume).")
     phantoms = p.add_subparsers(dest="phantom", required=True, metavar="PHANTOM")
@@ -102,10 +105,6 @@ def _frame_of(times: list[str], phase: str) -> int | None:
 
 def cmd_simulate_droplets(args: argparse.Namespace) -> int:
     """Simulate a droplet collision and write it as a recording file."""
-    from ..io import save_recording
-    from ..resources import check_fits, estimate_simulation
-    from ..simulate import DropletCollision, simulate_droplets
-
     angles = parse_angles(args.angles)
     if args.size < 2:
         raise UsageError(f"--size: must be >= 2, got {args.size}")
@@ -143,7 +142,6 @@ def cmd_simulate_droplets(args: argparse.Namespace) -> int:
         for flag, val in (("--distance-m", args.distance_m), ("--psf-px", args.psf_px)):
             if val is not None and not (math.isfinite(val) and val >= 0):
                 raise UsageError(f"{flag}: must be a finite number >= 0, got {val}")
-        from ..physics import refractive_index
         try:
             refractive_index(args.material, args.density, args.energy_kev)
         except ValueError as exc:
@@ -156,7 +154,6 @@ def cmd_simulate_droplets(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     if args.quantity == "intensity":
-        from ..simulate import simulate_droplets_intensity
         rec = simulate_droplets_intensity(
             params, size=args.size, frames=args.frames, angles_deg=angles,
             energy_kev=args.energy_kev, pixel_size_m=args.pixel_size_m, distance_m=args.distance_m,
@@ -169,7 +166,14 @@ def cmd_simulate_droplets(args: argparse.Namespace) -> int:
                                 frame_interval_s=args.frame_interval, pixel_size_m=args.pixel_size)
     seconds = time.perf_counter() - t0
     save_recording(rec, args.out)
+    _print_summary(args, rec, params, angles, seconds)
+    return 0
 
+
+def _print_summary(args: argparse.Namespace, rec: Recording, params: DropletCollision,
+                   angles: list[float], seconds: float) -> None:
+    """What was written: the file, the phases of the collision by frame, the noise, and for
+    intensity data the optics and the detector."""
     phases = json.loads(rec.attrs["description"])["phases"]
     events = []
     for phase, text in (("coalescence", "contact"), ("compression", "contact"),
@@ -192,4 +196,3 @@ def cmd_simulate_droplets(args: argparse.Namespace) -> int:
               f"beta {desc['beta']:.3g}), pixel {args.pixel_size_m:g} m, distance "
               f"{rec.attrs['propagation_distance_m']:.4g} m (Fresnel number "
               f"{desc['fresnel_number']:.3g}), {args.fluence:g} photons/pixel, PSF {args.psf_px:g} px")
-    return 0

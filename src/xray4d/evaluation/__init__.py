@@ -1,1 +1,3 @@
-"""Evaluation: metrics against ground truth and the benchmark library."""
+"""Evaluation against ground truth: metrics (:mod:`.metrics`), scoring a reconstruction file
+(:mod:`.score`), the simulated cases (:mod:`.cases`), the benchmark (:mod:`.benchmark`) and
+the demo, the main job end to end (:mod:`.demo`)."""

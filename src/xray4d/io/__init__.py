@@ -2,8 +2,10 @@
 contract (``docs/data-format.md``), written atomically."""
 from ..errors import InputError
 from .files import atomic_path
-from .hdf5 import (load_recording, load_reconstruction, load_volume, peek_recording,
-                   save_recording, save_reconstruction)
+from .hdf5 import (describe_file, load_recording, load_reconstruction, load_volume,
+                   load_volume_times, peek_pixel_size, peek_recording, save_recording,
+                   save_reconstruction)
 
-__all__ = ["InputError", "atomic_path", "load_recording", "load_reconstruction", "load_volume",
-           "peek_recording", "save_recording", "save_reconstruction"]
+__all__ = ["InputError", "atomic_path", "describe_file", "load_recording", "load_reconstruction",
+           "load_volume", "load_volume_times", "peek_pixel_size", "peek_recording",
+           "save_recording", "save_reconstruction"]

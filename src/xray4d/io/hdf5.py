@@ -17,6 +17,7 @@ from typing import Any, Iterator
 import h5py
 import numpy as np
 
+from .. import __version__
 from ..data import QUANTITIES, Reconstruction, Recording
 from ..errors import InputError
 from ..geometry import Geometry
@@ -24,7 +25,7 @@ from ..resources import GB, available_memory
 from .files import atomic_path
 
 __all__ = ["load_recording", "save_recording", "load_reconstruction", "save_reconstruction",
-           "load_volume", "peek_recording"]
+           "load_volume", "load_volume_times", "peek_recording", "peek_pixel_size", "describe_file"]
 
 ROOT_ATTRS = ("pixel_size_m", "energy_keV", "propagation_distance_m")
 
@@ -304,6 +305,33 @@ def load_volume(path: str | os.PathLike) -> tuple[np.ndarray, str]:
     raise InputError(path, "/ground_truth/volume", "missing (and no /reconstruction/volume)")
 
 
+def load_volume_times(path: str | os.PathLike, dataset: str, frames: int
+                      ) -> tuple[np.ndarray, str]:
+    """Times of the frames of the volume ``dataset`` of a file, else 0..T-1 when it has none.
+
+    ``/reconstruction/time`` for ``/reconstruction/...`` volumes, else ``/exchange/time``.
+    A times dataset that exists but cannot be read, or does not match the frames, is
+    refused (:class:`InputError`) rather than silently replaced.
+
+    Returns:
+        the (frames,) float64 times and where they came from (the dataset, or
+        ``frame index``).
+    """
+    name = "/reconstruction/time" if dataset.startswith("/reconstruction") else "/exchange/time"
+    try:
+        with h5py.File(path, "r") as f:
+            if name not in f:
+                return np.arange(frames, dtype=np.float64), "frame index"
+            t = np.asarray(f[name][()], dtype=np.float64)
+    except _H5_READ_ERRORS:
+        raise InputError(path, name, "unreadable, file truncated or corrupt?") from None
+    if t.shape != (frames,):
+        raise InputError(path, name, f"wrong shape {t.shape}, expected ({frames},)")
+    if not np.all(np.isfinite(t)) or (frames > 1 and not np.all(np.diff(t) > 0)):
+        raise InputError(path, name, "times must be finite and strictly increasing")
+    return t, name
+
+
 def peek_recording(path: str | os.PathLike
                    ) -> tuple[tuple[int, int, int, int], int, bool, str] | None:
     """What a recording file declares, from its metadata alone (no array is read).
@@ -332,6 +360,58 @@ def peek_recording(path: str | os.PathLike
         return None
 
 
+def peek_pixel_size(path: str | os.PathLike) -> float | None:
+    """The root attribute ``pixel_size_m`` of a file when it is one positive finite number,
+    else None (absent, unreadable or invalid)."""
+    try:
+        with h5py.File(path, "r") as f:
+            val = float(np.asarray(f.attrs["pixel_size_m"]).reshape(-1)[0])
+    except (OSError, KeyError, ValueError, TypeError, IndexError):
+        return None
+    return val if math.isfinite(val) and val > 0 else None
+
+
+def _is_reconstruction_file(path: str | os.PathLike) -> bool:
+    """True when the file holds ``/reconstruction`` and no ``/exchange`` (False when it
+    cannot be opened: the loader then names the fault)."""
+    try:
+        with h5py.File(path, "r") as f:
+            return "reconstruction" in f and "exchange" not in f
+    except (OSError, RuntimeError, KeyError):
+        return False
+
+
+def describe_file(path: str | os.PathLike) -> dict[str, Any]:
+    """What a recording or reconstruction file holds, loaded and validated.
+
+    Returns, for a reconstruction file: ``kind`` = ``reconstruction``, ``frames``,
+    ``shape`` (Z, Y, X), ``method``, ``value_range`` (min, max), ``channels`` (1, or 2
+    with ``volume_beta``) and ``wall_seconds``. For a recording file: ``kind`` =
+    ``recording``, ``frames``, ``views``, ``height``, ``width``, ``angles_shared``,
+    ``angles_deg`` ((V,) when the angles are the same every frame, else (T, V)),
+    ``quantity``, ``value_range``, ``time_range`` (first, last), ``has_truth`` and
+    ``attrs`` (the root attributes).
+
+    Raises:
+        InputError: the file breaks the data contract.
+    """
+    if _is_reconstruction_file(path):
+        r = load_reconstruction(path)
+        return {"kind": "reconstruction", "frames": r.volume.shape[0],
+                "shape": tuple(r.volume.shape[1:]), "method": r.method,
+                "value_range": (r.volume.min(), r.volume.max()),
+                "channels": 1 if r.volume_beta is None else 2, "wall_seconds": r.wall_seconds}
+    rec = load_recording(path)
+    g = rec.geometry
+    return {"kind": "recording", "frames": rec.frames, "views": rec.views,
+            "height": g.height, "width": g.width, "angles_shared": g.angles_shared,
+            "angles_deg": g.angles_deg[0] if g.angles_shared else g.angles_deg,
+            "quantity": rec.quantity,
+            "value_range": (rec.projections.min(), rec.projections.max()),
+            "time_range": (rec.time[0], rec.time[-1]), "has_truth": rec.has_truth,
+            "attrs": dict(rec.attrs)}
+
+
 def _version() -> str:
-    from .. import __version__
+    """The version in the ``software`` attribute, the last thing each writer sets."""
     return __version__

@@ -1,0 +1,207 @@
+"""Acquisition: the projections of a scene, with noise.
+
+The projections of a simulated scene are line integrals of its fine grid
+(:mod:`.sampling`) on a detector ``oversample`` times finer, averaged over
+blocks of pixels, so the data are not made by the projector that reconstructs
+them. :func:`acquire` does this for any scene that renders its frames as
+:data:`~.sampling.FineFrame`, with one of two fine projectors: :class:`BoxProjector`
+(the Joseph operator restricted to the box that holds the object; its cost
+scales with the box) or :class:`VolumeProjector` (the sparse or dense
+:class:`~xray4d.projector.Projector` on the whole fine volume).
+
+:func:`simulate_recording` projects a volume you already have at its own
+resolution (the ``xray4d project`` verb); :func:`add_noise` is the Gaussian
+noise of every line-integral simulation.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Protocol, Sequence
+
+import numpy as np
+import torch
+
+from ..data import Recording
+from ..geometry import Geometry
+from ..projector import DENSE_OPERATOR_LIMIT_BYTES, Projector, slice_projection_matrix
+from .sampling import FineFrame, block_mean, coarse_index
+
+__all__ = ["add_noise", "angles_per_frame", "FineProjector", "BoxProjector", "VolumeProjector",
+           "acquire", "simulate_recording"]
+
+
+def add_noise(projections: np.ndarray, noise: float, seed: int = 0) -> np.ndarray:
+    """Add Gaussian noise of standard deviation ``noise * max(projections)``.
+
+    Deterministic under ``seed`` (``numpy.random.default_rng``); ``noise = 0``
+    returns a float32 copy. Returns float32.
+    """
+    if not (noise >= 0 and math.isfinite(noise)):
+        raise ValueError(f"noise must be a finite number >= 0, got {noise}")
+    clean = np.asarray(projections, dtype=np.float32)
+    if noise == 0:
+        return clean.copy()
+    sigma = float(noise) * float(np.max(clean)) if clean.size else 0.0
+    rng = np.random.default_rng(seed)
+    return (clean + sigma * rng.standard_normal(clean.shape)).astype(np.float32)
+
+
+def angles_per_frame(angles_deg: Sequence[float] | np.ndarray, frames: int) -> np.ndarray:
+    """View angles in degrees as a (frames, V) float64 array; (V,) angles are the same every
+    frame. ValueError for any other shape or a non-finite angle."""
+    a = np.asarray(angles_deg, dtype=np.float64)
+    if a.ndim == 1:
+        a = np.broadcast_to(a, (frames, a.shape[0])).copy()
+    if a.ndim != 2 or a.shape[0] != frames or a.shape[1] < 1:
+        raise ValueError(f"angles must have shape (V,) or ({frames}, V), got {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError("angles must be finite")
+    return a
+
+
+class FineProjector(Protocol):
+    """Line integrals of one frame's fine box on the fine detector, in fine-pixel units."""
+
+    def __call__(self, occ: torch.Tensor, box_y: slice, box_x: slice,
+                 frame: int) -> torch.Tensor:
+        """occ (rows, ny, nx) at columns (box_y, box_x) of the slices -> (V, rows, W)."""
+        ...
+
+
+class BoxProjector:
+    """Line integrals of one frame's box on the fine detector.
+
+    Uses the Joseph operator of ``projector.py`` (one (W, W*W) matrix per view,
+    ``slice_projection_matrix``) restricted to the voxel columns of the box, so
+    the cost scales with the box, not the volume. Falls back to the (sparse)
+    :class:`~xray4d.projector.Projector` on whole slices when the dense operator
+    of one frame would be too large.
+    """
+
+    def __init__(self, angles: np.ndarray, width: int) -> None:
+        self.angles = angles
+        self.width = width
+        self.shared = bool(np.all(angles == angles[:1]))
+        n_bytes = angles.shape[1] * width ** 3 * 4
+        self.dense = n_bytes <= DENSE_OPERATOR_LIMIT_BYTES
+        self._key: bytes | None = None
+        self._op: torch.Tensor | Projector | None = None
+
+    def _operator(self, frame: int) -> torch.Tensor | Projector:
+        a = self.angles[0 if self.shared else frame]
+        if a.tobytes() != self._key:
+            w = self.width
+            if self.dense:
+                self._op = torch.cat([slice_projection_matrix(float(v), w) for v in a]
+                                     ).reshape(len(a) * w, w, w)
+            else:
+                self._op = Projector(Geometry.from_angles(a, 1, 1, w))
+            self._key = a.tobytes()
+        assert self._op is not None
+        return self._op
+
+    def __call__(self, occ: torch.Tensor, box_y: slice, box_x: slice, frame: int) -> torch.Tensor:
+        """occ (rows, ny, nx) at columns (box_y, box_x) of the slices -> (V, rows, W)."""
+        op = self._operator(frame)
+        rows, w = occ.shape[0], self.width
+        views = self.angles.shape[1]
+        if isinstance(op, torch.Tensor):
+            sub = op[:, box_y, box_x].reshape(views * w, -1)
+            out = occ.reshape(rows, -1) @ sub.t()
+            return out.reshape(rows, views, w).permute(1, 0, 2)
+        slab = torch.zeros((rows, w, w), dtype=occ.dtype)
+        slab[:, box_y, box_x] = occ
+        out = op.forward(slab[:, None], frames=np.zeros(rows, dtype=np.int64))
+        return out[:, :, 0, :].permute(1, 0, 2)
+
+
+class VolumeProjector:
+    """Line integrals of the whole fine volume with :class:`~xray4d.projector.Projector`.
+
+    Takes only boxes that span the whole fine grid (see :func:`~.sampling.whole_box`).
+    """
+
+    def __init__(self, angles: np.ndarray, width: int) -> None:
+        self.width = width
+        self.projector = Projector(Geometry.from_angles(angles, angles.shape[0], width, width))
+
+    def __call__(self, occ: torch.Tensor, box_y: slice, box_x: slice, frame: int) -> torch.Tensor:
+        """occ (W, W, W), the whole fine volume of frame ``frame`` -> (V, W, W)."""
+        if occ.shape != (self.width,) * 3:
+            raise ValueError(f"VolumeProjector takes the whole fine volume, got {tuple(occ.shape)}")
+        return self.projector.forward(occ[None], frames=[frame])[0]
+
+
+def acquire(render: Callable[[int], FineFrame], frames: int, size: int, views: int,
+            oversample: int, project: FineProjector) -> tuple[np.ndarray, np.ndarray]:
+    """Voxel-averaged truth and noise-free projections of a scene.
+
+    Args:
+        render: ``render(i)`` gives frame i on the fine grid (or None: nothing in view).
+        frames, size, views: shape of the result: (frames, size, size, size) truth and
+            (frames, views, size, size) projections.
+        oversample: sub-voxels (and detector sub-pixels) per voxel along each axis.
+        project: the fine projector, e.g. :class:`BoxProjector` of the frames' angles.
+
+    Returns:
+        ``(truth, clean)``, both float32: the block means of the fine frames, and the
+        block means of their fine line integrals (in voxel units).
+    """
+    truth = np.zeros((frames, size, size, size), dtype=np.float32)
+    clean = np.zeros((frames, views, size, size), dtype=np.float32)
+    with torch.no_grad():
+        for i in range(frames):
+            got = render(i)
+            if got is None:
+                continue
+            (bz, by, bx), occ = got
+            idx = coarse_index((bz, by, bx), oversample)
+            truth[(i,) + idx] = block_mean(occ, oversample, (0, 1, 2)).numpy()
+            # fine line integrals are in fine-pixel units: divide by oversample
+            fine = project(occ, by, bx, i) / oversample
+            clean[i, :, idx[0], :] = block_mean(fine, oversample, (1, 2)).numpy()
+    return truth, clean
+
+
+def simulate_recording(volume: np.ndarray | torch.Tensor, angles_deg: Sequence[float] | np.ndarray,
+                       *, noise: float = 0.0, seed: int = 0, time: np.ndarray | None = None,
+                       attrs: dict[str, Any] | None = None) -> Recording:
+    """Forward-project a volume f[t, z, y, x] into a recording, keeping it as truth.
+
+    Args:
+        volume: (T, Z, Y, X) with Y = X (a (Z, Y, X) array is one frame).
+        angles_deg: view angles in degrees, (V,) or (T, V).
+        noise: Gaussian noise, standard deviation ``noise * max(clean projections)``.
+        seed: seed of the noise.
+        time: (T,) frame times, default 0 .. T-1.
+        attrs: root attributes of the recording (description, pixel_size_m, ...).
+
+    Returns:
+        a ``line_integral`` :class:`~xray4d.data.Recording` (T, V, Z, X) with the
+        volume as ``truth``. The projector is the dense one of ``projector.py``
+        at the volume's own resolution.
+    """
+    vol = torch.as_tensor(np.asarray(volume, dtype=np.float32))
+    if vol.dim() == 3:
+        vol = vol[None]
+    if vol.dim() != 4 or vol.shape[2] != vol.shape[3]:
+        raise ValueError(f"volume must have shape (T, Z, Y, X) with Y = X, got {tuple(vol.shape)}")
+    if not torch.isfinite(vol).all():
+        raise ValueError("volume contains NaN or Inf values")
+    frames, height, width = vol.shape[0], vol.shape[1], vol.shape[3]
+    angles = angles_per_frame(angles_deg, frames)
+    geometry = Geometry.from_angles(angles, frames, height, width,
+                                    (attrs or {}).get("pixel_size_m"))
+    projector = Projector(geometry)
+    clean = np.zeros((frames, angles.shape[1], height, width), dtype=np.float32)
+    with torch.no_grad():
+        for i in range(frames):
+            clean[i] = projector.forward(vol[i:i + 1], frames=[i])[0].numpy()
+    data = add_noise(clean, noise, seed)
+    if time is None:
+        time = np.arange(frames, dtype=np.float64)
+    time = np.asarray(time, dtype=np.float64)
+    if time.shape != (frames,):
+        raise ValueError(f"time must have shape ({frames},), got {time.shape}")
+    return Recording(data, geometry, "line_integral", time=time, truth=vol.numpy().copy(),
+                     attrs=dict(attrs or {}))
