@@ -167,37 +167,3 @@ def _psf_binning(n: int, m: int, pad: int, sigma_px: float) -> torch.Tensor:
     out = torch.zeros(n, nf + 2 * pad, dtype=torch.float64)
     out[:, pad:pad + nf] = binning @ blur
     return out
-
-
-def _padded_upsampling(n: int, m: int, pad: int) -> torch.Tensor:
-    """(n m + 2 pad, n) matrix: bicubic upsampling by m (as ``F.interpolate``, align_corners
-    False), then edge padding by ``pad`` fine pixels."""
-    eye = torch.eye(n, dtype=torch.float64)
-    if m > 1:
-        # bicubic interpolation in torch is separable: one axis of an identity image
-        up = torch.nn.functional.interpolate(eye.reshape(n, 1, n, 1), size=(n * m, 1),
-                                             mode="bicubic", align_corners=False)
-        eye = up.reshape(n, n * m).T
-    idx = torch.arange(-pad, n * m + pad).clamp(0, n * m - 1)
-    return eye[idx].contiguous()
-
-
-def _psf_binning(n: int, m: int, pad: int, sigma_px: float) -> torch.Tensor:
-    """(n, n m + 2 pad) matrix: crop the padding, Gaussian PSF of ``sigma_px`` detector
-    pixels with replicated borders (as :func:`xray4d.physics.gaussian_psf`), mean over
-    each block of m fine pixels."""
-    nf = n * m
-    blur = torch.eye(nf, dtype=torch.float64)
-    if sigma_px > 0:
-        k = gaussian_kernel_1d(sigma_px * m, dtype=torch.float64)
-        r = (k.numel() - 1) // 2
-        blur = torch.zeros(nf, nf, dtype=torch.float64)
-        rows = torch.arange(nf)
-        for j, weight in enumerate(k):
-            blur.index_put_((rows, (rows + j - r).clamp(0, nf - 1)), weight.expand(nf),
-                            accumulate=True)
-    binning = torch.zeros(n, nf, dtype=torch.float64)
-    binning[torch.arange(nf) // m, torch.arange(nf)] = 1.0 / m
-    out = torch.zeros(n, nf + 2 * pad, dtype=torch.float64)
-    out[:, pad:pad + nf] = binning @ blur
-    return out
