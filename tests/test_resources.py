@@ -15,7 +15,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-import torch
 
 from xray4d import cli
 from xray4d.api import resolve_config

@@ -13,6 +13,7 @@ from .errors import InputError
 from .io import atomic_path, load_recording, peek_recording, save_reconstruction
 from .reconstruct.registry import get_method
 from .resources import check_reconstruction
+from .viz.preview import write_previews
 
 __all__ = ["reconstruct", "reconstruct_file", "resolve_config", "preview_dir", "checkpoint_file"]
 
@@ -83,7 +84,6 @@ def reconstruct_file(recording_path: str | os.PathLike, out: str | os.PathLike,
     result = reconstruct(rec, config, checkpoint_path=ckpt, resume=resume, progress=progress)
     save_reconstruction(result.reconstruction, out)
     if previews:
-        from .viz.preview import write_previews
         pdir = preview_dir(out)
         measured = rec.projections if result.measured is None else result.measured
         write_previews(pdir, result.reconstruction.volume, measured, result.predicted,

@@ -44,12 +44,12 @@ from tqdm.auto import tqdm
 
 from ..config import ReconstructionConfig
 from ..data import FitResult, Reconstruction, Recording
-from ..projector import Projector
 from ..fields.voxel import FrameVolumeField
+from ..projector import Projector
 from .conventional import DEFAULT_ITERATIONS, ConventionalMethod, _residual_metric, check_request
-from .schedule import normalised_times
 from .measurement import MeasuredData
 from .registry import MissingExtraError, register_method
+from .schedule import normalised_times
 
 __all__ = ["ASTRA_INSTALL_HINT", "astra_unavailable_reason", "import_astra", "astra_fbp",
            "astra_sirt"]

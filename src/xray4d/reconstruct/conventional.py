@@ -30,6 +30,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from ..config import FBP_FILTERS, ReconstructionConfig
 from ..data import FitResult, Reconstruction, Recording
@@ -163,8 +164,6 @@ class _Stopper:
 
     def __init__(self, name: str, iterations: int, budget_s: float | None, start: float,
                  progress: bool) -> None:
-        from tqdm.auto import tqdm
-
         self.iterations, self.budget_s, self.start = iterations, budget_s, start
         self.bar = tqdm(total=iterations, disable=not progress, unit="it", desc=name,
                         dynamic_ncols=True, leave=False)

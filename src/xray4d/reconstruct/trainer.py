@@ -17,7 +17,8 @@ import copy
 import math
 import os
 import time
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -27,7 +28,7 @@ from tqdm.auto import tqdm
 
 from ..config import ReconstructionConfig, TrainConfig
 from ..data import FitResult, Reconstruction
-from ..errors import DivergenceError
+from ..errors import DivergenceError, InputError
 from ..fields.base import Field
 from ..projector import Projector
 from .checkpoint import load_checkpoint, run_fingerprint, save_checkpoint
@@ -127,7 +128,7 @@ class TrainOutcome:
     loss_times: list[float]
     iterations: int
     stopped_by: str
-    weights: dict[str, float] = field(default_factory=dict)
+    weights: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def _progress_bar(tc: TrainConfig, it: int, elapsed: float, progress: bool, desc: str):
@@ -203,7 +204,6 @@ class Trainer:
                     raise ValueError("the weight average does not match the field")
                 self.average.average, self.average.steps = avg, int(ckpt["average_steps"])
         except (KeyError, RuntimeError, ValueError, TypeError, IndexError) as exc:
-            from ..errors import InputError
             raise InputError(self.checkpoint_path, "checkpoint",
                              f"does not fit this run ({str(exc).splitlines()[0][:100]}); "
                              "remove it to start afresh") from None
