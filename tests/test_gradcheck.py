@@ -20,14 +20,15 @@ OPTICS = OpticsSetup(15.0, 2e-6, 0.048)
 
 @pytest.mark.parametrize("oversample, psf, two_channel",
                          [(1, 0.0, False), (2, 0.5, False), (2, 0.5, True)])
-def test_gradcheck_intensity_model(oversample: int, psf: float, two_channel: bool) -> None:
+def test_gradcheck_intensity_model(oversample: int, psf: float, two_channel: bool,
+                                   device: str) -> None:
     water = ph.refractive_index("H2O", 1.0, OPTICS.energy_kev)
     model = IntensityModel(OPTICS, water.delta_over_beta, psf, oversample=oversample,
                            two_channel=two_channel)
     rng = np.random.default_rng(0)
     shape = (1, 2, 2, 5, 6) if two_channel else (1, 2, 5, 6)
     # line integrals of delta in pixels: a few pixels of water, a few radians of phase
-    x = torch.as_tensor(3 * water.delta * rng.random(shape), dtype=torch.float64)
+    x = torch.as_tensor(3 * water.delta * rng.random(shape), dtype=torch.float64, device=device)
     if two_channel:
         x[:, 1] /= water.delta_over_beta
     x.requires_grad_(True)
@@ -66,17 +67,19 @@ def _render_fn(fld: HexPlaneField, times: torch.Tensor, shape=(4, 5, 5)):
 
 
 @pytest.mark.parametrize("decoder, outputs", [("linear", 1), ("mlp", 1), ("linear", 2)])
-def test_gradcheck_dense_render_wrt_every_parameter(decoder: str, outputs: int) -> None:
-    times = torch.tensor([-0.6, 0.35], dtype=torch.float64)
-    render, inputs = _render_fn(_field(outputs, decoder), times)
+def test_gradcheck_dense_render_wrt_every_parameter(decoder: str, outputs: int,
+                                                    device: str) -> None:
+    times = torch.tensor([-0.6, 0.35], dtype=torch.float64, device=device)
+    render, inputs = _render_fn(_field(outputs, decoder).to(device), times)
     assert torch.autograd.gradcheck(render, inputs, eps=1e-6, atol=1e-6, rtol=1e-4)
 
 
-def test_gradcheck_render_then_project() -> None:
+def test_gradcheck_render_then_project(device: str) -> None:
     """The chain the data term differentiates: planes -> frames -> line integrals."""
-    times = torch.tensor([-1.0, 1.0], dtype=torch.float64)
-    render, inputs = _render_fn(_field(), times)
-    proj = Projector(Geometry.from_angles([0.0, 23.8], 2, 4, 5), dtype=torch.float64)
+    times = torch.tensor([-1.0, 1.0], dtype=torch.float64, device=device)
+    render, inputs = _render_fn(_field().to(device), times)
+    proj = Projector(Geometry.from_angles([0.0, 23.8], 2, 4, 5), dtype=torch.float64,
+                     device=device)
 
     def chain(*values):
         return proj.forward(render(*values), frames=np.arange(2))

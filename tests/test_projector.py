@@ -10,6 +10,9 @@ References used here:
 * the ray-sampled path against the dense path (different discretisations of one geometry);
 * ASTRA's 2D CPU ``linear`` projector, when astra-toolbox is installed.
 
+Operator tests run on every device and dtype (the ``device`` and ``dtype`` fixtures of
+conftest.py).
+
 All lengths are in pixel units; volumes are f[t, z, y, x] with Z = H, Y = X = W.
 """
 from __future__ import annotations
@@ -24,8 +27,6 @@ import torch
 from xray4d.geometry import Geometry, centred_coordinates
 from xray4d.projector import Projector, project_rays, project_volume_rays
 
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-DTYPES = [torch.float32, torch.float64]
 
 # angles in degrees: the two exact ones of the contract, generic ones on both sides of
 # 45 degrees (Joseph steps over rows when |cos| >= |sin|, over columns otherwise: 61.2
@@ -148,8 +149,6 @@ GAUSSIAN = ((3.0, -2.0, 1.0), (5.5, 4.0, 2.5), 35.0)
 
 # --------------------------------------------------------------------------- analytic
 
-@pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", list(ELLIPSOIDS))
 def test_ellipsoid_line_integrals_match_analytic(name, dtype, device):
     centre, axes, phi = ELLIPSOIDS[name]
@@ -167,7 +166,6 @@ def test_ellipsoid_line_integrals_match_analytic(name, dtype, device):
         assert err <= ANALYTIC_TOL, f"{name} at {theta} deg: relative L2 error {err:.4f}"
 
 
-@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("sparse", [False, True])
 def test_per_frame_angles_match_analytic(sparse, device):
     """(T, V) angles: a moving ellipsoid seen at different angles in each frame."""
@@ -202,8 +200,6 @@ def _random_volume(t, h, w, dtype, device, seed=0):
     return torch.rand(t, h, w, w, generator=g, dtype=torch.float64).to(device=device, dtype=dtype)
 
 
-@pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("dtype", DTYPES)
 def test_contract_axis_identities_on_random_volume(dtype, device):
     """theta = 0 sums over y, theta = 90 over x (u along y); 180 and 270 are the same
     sums mirrored, as the ray formula implies. H != W so that axes cannot be confused."""
@@ -226,7 +222,6 @@ def test_contract_axis_identities_on_random_volume(dtype, device):
                                rtol=rtol, atol=0.0)
 
 
-@pytest.mark.parametrize("device", DEVICES)
 def test_uniform_volume_gives_path_length(device):
     """Contract: uniform f = 1 over n voxels of path gives P = n (s in pixel units)."""
     h, w = 3, 10
@@ -236,8 +231,6 @@ def test_uniform_volume_gives_path_length(device):
     torch.testing.assert_close(p, torch.full_like(p, float(w)))
 
 
-@pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("dtype", DTYPES)
 def test_every_view_carries_the_same_total_for_a_smooth_object(dtype, device):
     """At general angles Joseph's method conserves the total only approximately: the
     weight one voxel spreads over the detector (the operator's column sum) is
@@ -278,7 +271,6 @@ ADJOINT_CASES = {
 }
 
 
-@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("case", list(ADJOINT_CASES))
 def test_adjoint_dot_product(case, device):
     angles, sparse = ADJOINT_CASES[case]
@@ -308,8 +300,6 @@ def test_adjoint_dot_product(case, device):
     assert abs(lhs - rhs) <= 1e-5 * (proj.forward(x, frames=fr).norm() * y.norm()).item()
 
 
-@pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("per_frame", [False, True], ids=["shared", "per_frame"])
 def test_sparse_and_dense_agree(per_frame, dtype, device):
     t, h, w = 3, 5, 20
@@ -326,7 +316,6 @@ def test_sparse_and_dense_agree(per_frame, dtype, device):
     torch.testing.assert_close(sparse.adjoint(y), dense.adjoint(y), rtol=tol, atol=tol * w * w)
 
 
-@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("sparse", [False, True], ids=["dense", "sparse"])
 @pytest.mark.parametrize("per_frame", [False, True], ids=["shared", "per_frame"])
 def test_gradcheck_forward_and_adjoint(per_frame, sparse, device):
@@ -344,8 +333,6 @@ def test_gradcheck_forward_and_adjoint(per_frame, sparse, device):
 
 # --------------------------------------------------------------------------- ray-sampled path
 
-@pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("dtype", DTYPES)
 def test_dense_and_ray_paths_agree_on_smooth_volume(dtype, device):
     """Two discretisations of one geometry on a sampled Gaussian blob: measured <= 0.21 %
     apart, each <= 0.45 % from the analytic line integrals; we allow 1 %."""
@@ -364,8 +351,6 @@ def test_dense_and_ray_paths_agree_on_smooth_volume(dtype, device):
         assert rel_l2(rays[v], ref) <= 0.01, f"ray vs analytic at {theta} deg"
 
 
-@pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("dtype", DTYPES)
 def test_project_rays_of_continuous_field_matches_analytic(dtype, device):
     """``project_rays`` with the Gaussian given as a function of points: no voxelisation,
     so only the quadrature is left (midpoint rule, spectrally accurate for a Gaussian).

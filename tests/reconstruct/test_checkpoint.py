@@ -24,11 +24,11 @@ ITERATIONS = 12
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tmp_path_factory, tiny_recording):
     """A recording, and a checkpoint of the run `xray4d reconstruct REC --iterations 12`
     would write (same preset and options), taken when it finished."""
     d = tmp_path_factory.mktemp("ckpt")
-    rec = simulate_droplets(size=12, frames=3, noise=0.01, seed=0)
+    rec = tiny_recording
     save_recording(rec, d / "rec.h5")
     cfg = resolve_config("default", {"train": {"iterations": ITERATIONS, "time_budget_s": None}})
     HexPlaneReconstructor(rec, cfg, d / "good.ckpt", progress=False).fit()
