@@ -48,15 +48,14 @@ def parse_angles(text: str) -> list[float]:
 def read_config_overrides(path: str | Path) -> dict:
     """The mapping of config overrides in a ``--config`` YAML file (empty file: none).
 
-    UsageError (one line naming the file) when it cannot be read or is not a mapping.
+    A thin alias of :func:`xray4d.config.load_config_file`: an
+    :class:`~xray4d.errors.InputError` (one line naming the file and the fault) when the
+    file is not a regular file, too large, not UTF-8, not YAML within the limits, not a
+    mapping, or holds an unknown key or a value out of its rule.
     """
-    try:
-        overrides = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise UsageError(f"{path}: --config: cannot read YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(overrides, dict):
-        raise UsageError(f"{path}: --config: expected a mapping of config keys")
-    return overrides
+    from .config import load_config_file
+
+    return load_config_file(path)
 
 
 def _same_file(a: Path, b: Path) -> bool:

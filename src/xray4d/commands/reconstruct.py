@@ -87,7 +87,8 @@ def build_config(args: argparse.Namespace):
         return resolve_config(args.preset, overrides, args.method,
                               quantity=declared[3] if declared else None)
     except ValueError as exc:
-        raise UsageError(f"config: {exc}") from None
+        text = str(exc)
+        raise UsageError(text if text.startswith("config") else f"config: {text}") from None
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
