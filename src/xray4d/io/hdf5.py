@@ -133,6 +133,32 @@ def _check_shape(path: str, name: str, arr: np.ndarray, allowed: list[tuple[int,
         raise InputError(path, name, f"wrong shape {arr.shape}, expected {want}")
 
 
+def _check_flat_dark(path: str, white: np.ndarray | None, dark: np.ndarray | None) -> None:
+    """Refuse flat (and dark) fields from which no transmission can be computed.
+
+    The fields are (N, V, H, W), finite already. As the flat/dark correction does
+    (:func:`xray4d.physics.flat_dark_correct`), each is averaged over its N frames;
+    every view needs at least one pixel where the flat is above the dark (above zero
+    without a dark field). Pixels where it is not are dead and corrected to a
+    transmission of 1; a view with no live pixel at all (an all-zero flat, or a dark
+    at or above the flat everywhere) is an InputError naming the flat field's dataset.
+    """
+    if white is None:
+        return
+    flat = white.mean(axis=0, dtype=np.float64)
+    below = np.zeros_like(flat) if dark is None else dark.mean(axis=0, dtype=np.float64)
+    live = (flat - below > 0).reshape(flat.shape[0], -1).any(axis=1)
+    if live.all():
+        return
+    view = int(np.flatnonzero(~live)[0])
+    if dark is None:
+        fault = f"flat field is zero or negative in every pixel of view {view}"
+    else:
+        fault = (f"flat field is not above the dark field (/exchange/data_dark) in any pixel "
+                 f"of view {view}")
+    raise InputError(path, "/exchange/data_white", fault + ": no transmission can be computed")
+
+
 # ---------------------------------------------------------------- recordings
 
 def load_recording(path: str | os.PathLike) -> Recording:
@@ -168,6 +194,7 @@ def load_recording(path: str | os.PathLike) -> Recording:
             fields[name] = arr
         if quantity == "intensity" and fields["data_white"] is None:
             raise InputError(path, "/exchange/data_white", "missing, needed for quantity=intensity")
+        _check_flat_dark(path, fields["data_white"], fields["data_dark"])
         truth = _read(f, path, "/ground_truth/volume", ranks=(4,), required=False)
         if truth is not None:
             _check_shape(path, "/ground_truth/volume", truth, [(t, h, w, w)])
