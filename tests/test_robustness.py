@@ -141,3 +141,91 @@ def test_iou_of_a_negative_object_is_its_shape_below_half_the_minimum() -> None:
     assert res["iou_threshold"] == -1.0 and res["iou_below"] is True
     assert res["mean"]["iou"] == pytest.approx(1 / 3)
     assert evaluate_volumes(-est[None], -truth[None])["iou_below"] is False
+
+
+# ------------------------------------------------------------------ the refusal contract
+
+def _refused(argv: list[str], capsys: pytest.CaptureFixture, d: Path, *needles: str) -> str:
+    """Run the CLI in-process: exit 2, one line on stderr holding every needle, nothing on
+    stdout, nothing written in ``d``. Returns the line."""
+    before = sorted(p.name for p in d.rglob("*"))
+    status = cli.main(argv)
+    out, err = capsys.readouterr()
+    assert status == 2, (status, out, err)
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith("xray4d "), err
+    for n in needles:
+        assert n in err, (n, err)
+    assert out == ""
+    assert sorted(p.name for p in d.rglob("*")) == before
+    return err.strip()
+
+
+# ------------------------------------------------------------------ flat and dark fields
+
+def _intensity_file(path: Path, white: np.ndarray, dark: np.ndarray | None) -> Path:
+    """An intensity recording (2 frames, 2 views, 8 x 8) with the given flat and dark fields
+    (V, H, W) and counts of 500 over a dark of 100."""
+    with h5py.File(path, "w") as f:
+        d = f.create_dataset("/exchange/data", data=np.full((2, 2, 8, 8), 600.0, np.float32))
+        d.attrs["quantity"] = "intensity"
+        f["/exchange/theta"] = np.array([0.0, 90.0])
+        f["/exchange/data_white"] = white.astype(np.float32)
+        if dark is not None:
+            f["/exchange/data_dark"] = dark.astype(np.float32)
+        f.attrs["energy_keV"] = 15.0
+        f.attrs["pixel_size_m"] = 2e-6
+        f.attrs["propagation_distance_m"] = 0.003
+    return path
+
+
+@pytest.mark.parametrize("case, fault", [
+    ("flat_all_zero", "flat field is zero or negative in every pixel of view 0"),
+    ("dark_above_flat", "flat field is not above the dark field (/exchange/data_dark) in any "
+                        "pixel of view 0"),
+    ("dark_equals_flat_in_view_1", "in any pixel of view 1"),
+])
+@pytest.mark.parametrize("verb", ["info", "reconstruct"])
+def test_flat_and_dark_from_which_no_transmission_follows_are_refused(
+        case: str, fault: str, verb: str, tmp_path: Path, capsys) -> None:
+    white, dark = np.full((2, 8, 8), 1100.0), np.full((2, 8, 8), 100.0)
+    if case == "flat_all_zero":
+        white, dark = np.zeros((2, 8, 8)), None
+    elif case == "dark_above_flat":
+        dark = white + 1
+    else:
+        dark[1] = white[1]
+    bad = _intensity_file(tmp_path / f"{case}.h5", white, dark)
+    argv = ["info", str(bad)] if verb == "info" else [
+        "reconstruct", str(bad), "--out", str(tmp_path / "out.h5"), "--iterations", "2", "--quiet"]
+    _refused(argv, capsys, tmp_path, f"{bad}: /exchange/data_white: ", fault)
+
+
+def test_dead_pixels_get_transmission_one_and_the_rest_is_corrected(tmp_path: Path) -> None:
+    """Flat at or below dark in a few pixels: loaded; those pixels read transmission 1 (no
+    information), the others (600 - 100) / (1100 - 100) = 0.5; nothing infinite."""
+    from xray4d.io import load_recording
+    from xray4d.preprocess import transmission
+
+    white, dark = np.full((2, 8, 8), 1100.0), np.full((2, 8, 8), 100.0)
+    white[0, 1, 2] = 100.0          # flat = dark
+    white[1, 3, 3] = 0.0            # flat below dark
+    white[1, 4, 4] = 100.0 + 1e-9   # above the dark by less than float32 resolves: equal
+    rec = load_recording(_intensity_file(tmp_path / "dead.h5", white, dark))
+    trans = transmission(rec)
+    expected = np.full((2, 2, 8, 8), 0.5, np.float32)
+    expected[:, 0, 1, 2] = expected[:, 1, 3, 3] = expected[:, 1, 4, 4] = 1.0
+    np.testing.assert_array_equal(trans, expected)
+
+
+def test_transmission_beyond_float32_is_refused_not_infinite(tmp_path: Path) -> None:
+    from xray4d.errors import InputError
+    from xray4d.io import load_recording
+    from xray4d.preprocess import transmission
+
+    white, dark = np.full((2, 8, 8), 100.25), np.full((2, 8, 8), 100.0)
+    rec = load_recording(_intensity_file(tmp_path / "huge.h5", white, dark))
+    rec.projections = np.full_like(rec.projections, 1e38)     # / 0.25 = 4e38 > float32 max
+    with pytest.raises(InputError, match="/exchange/data: flat/dark-corrected transmission "
+                                         "beyond the float32 range"):
+        transmission(rec)
