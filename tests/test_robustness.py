@@ -229,3 +229,125 @@ def test_transmission_beyond_float32_is_refused_not_infinite(tmp_path: Path) -> 
     with pytest.raises(InputError, match="/exchange/data: flat/dark-corrected transmission "
                                          "beyond the float32 range"):
         transmission(rec)
+
+
+# ------------------------------------------------------------------ numeric ranges of every flag
+
+def _options() -> list[tuple[list[str], object]]:
+    """(command words, argparse action) of every option of every verb, nested verbs included."""
+    import argparse
+
+    found: list[tuple[list[str], object]] = []
+
+    def walk(parser: argparse.ArgumentParser, words: list[str]) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, words + [name])
+            elif action.option_strings:
+                found.append((words, action))
+
+    walk(cli.build_parser(), [])
+    return found
+
+
+#: what each verb needs besides the flag under test (never read: parsing fails first)
+REQUIRED = {"project": ["vol.h5", "--angles", "0", "--out", "out.h5"],
+            "simulate droplets": ["--out", "out.h5"],
+            "reconstruct": ["rec.h5", "--out", "out.h5"],
+            "evaluate": ["rec.h5", "--truth", "truth.h5"],
+            "benchmark": ["--out", "bench"], "demo": ["--out", "demo"]}
+
+
+def _out_of_range(kind) -> list[str]:
+    """Values outside the range of an argparse type of xray4d.cli (just outside each end,
+    far outside, and values of the wrong kind)."""
+    item = getattr(kind, "item", kind)
+    lo, hi, lo_open, hi_open = item.bounds
+    if item.__name__ == "integer":
+        return [str(lo - 1), str(hi + 1), "1e23", "2.5", "nan", "x"]
+    bad = ["nan", "x"]
+    if lo > -np.inf:
+        bad += ["-1e400", "-inf", repr(lo) if lo_open else repr(lo - abs(lo) * 1e-6 - 1e-9)]
+    if hi < np.inf:
+        bad += ["1e400", "inf", repr(hi) if hi_open else repr(hi + abs(hi) * 1e-6 + 1e-9)]
+    return bad
+
+
+#: options whose type parses text, not numbers (names checked against the known ones later)
+TEXT_LISTS = {("benchmark", "--cases"), ("benchmark", "--methods")}
+
+
+def _ranged(action) -> bool:
+    return hasattr(getattr(action.type, "item", action.type), "bounds")
+
+
+def test_every_numeric_flag_has_a_range() -> None:
+    """No option of any verb takes a bare int or float: each number has a checked range
+    (stated in its --help)."""
+    bare = [(" ".join(w), a.option_strings[0]) for w, a in _options()
+            if a.type is not None and not _ranged(a)
+            and (" ".join(w), a.option_strings[0]) not in TEXT_LISTS]
+    assert bare == [], bare
+    ranged = [a for _, a in _options() if _ranged(a)]
+    assert len(ranged) >= 40          # the verbs' numbers, counted when this test was written
+    for a in ranged:
+        assert a.type.range_text in " ".join(a.help.split()), a.option_strings
+
+
+@pytest.mark.parametrize("words, flag, bad", [
+    (w, a.option_strings[0], v) for w, a in _options() if _ranged(a)
+    for v in _out_of_range(a.type)])
+def test_out_of_range_flag_is_one_line_exit_2(words: list[str], flag: str, bad: str,
+                                              tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    argv = words + REQUIRED[" ".join(words)] + [f"{flag}={bad}"]
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    out, err = capsys.readouterr()
+    assert info.value.code == 2 and out == ""
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert f"argument {flag}: must be " in err and repr(bad) in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_range_types_accept_their_ends_and_refuse_beyond() -> None:
+    import argparse
+
+    seed = cli.int_range(0, 2**32 - 1)
+    assert seed("0") == 0 and seed("4294967295") == 2**32 - 1
+    for bad in ("-1", "4294967296", "1e23", "1.0", ""):
+        with pytest.raises(argparse.ArgumentTypeError, match="an integer from 0 to 4294967295"):
+            seed(bad)
+    radius = cli.float_range(0.0, 0.5, lo_open=True)
+    assert radius("0.5") == 0.5 and radius("1e-300") == 1e-300
+    for bad in ("0", "0.5000001", "1e308", "nan", "inf", "-inf"):
+        with pytest.raises(argparse.ArgumentTypeError, match=r"a number in \(0, 0\.5\]"):
+            radius(bad)
+    undamped = cli.float_range(0.0, np.inf, lo_open=True)
+    assert undamped("inf") == np.inf
+    budgets = cli.list_of(cli.float_range(0.0, 1e7, lo_open=True), max_items=3)
+    assert budgets("1, 2.5") == [1.0, 2.5]
+    for bad in ("1,nan", "", "1,2,3,4", "1,1e8"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            budgets(bad)
+    assert cli.with_range("seed", seed) == "seed; an integer from 0 to 4294967295"
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["simulate", "droplets", "--out", "s.h5", "--seed", "1e23"], "--seed"),
+    (["simulate", "droplets", "--out", "s.h5", "--seed", "-1"], "--seed"),
+    (["simulate", "droplets", "--out", "s.h5", "--radius", "1e308"], "--radius"),
+    (["simulate", "droplets", "--out", "s.h5", "--quantity", "intensity", "--psf-px", "1e9"],
+     "--psf-px"),
+    (["demo", "--out", "d", "--time-budget", "nan"], "--time-budget"),
+    (["reconstruct", "r.h5", "--out", "o.h5", "--value-max", "1e300"], "--value-max"),
+])
+def test_issue_examples_of_bad_numbers_in_the_real_program(argv: list[str], flag: str,
+                                                           tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "xray4d", *argv], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and r.stdout == ""
+    assert len(r.stderr.splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert f"argument {flag}: must be " in r.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..cli import UsageError, read_config_overrides
+from ..cli import (FRAMES_MAX, NOISE, SEED, SIZE_MAX, THREADS, TIME_BUDGET_S, UsageError, int_range,
+                   list_of, read_config_overrides, with_range)
 
 #: view angles (degrees) by number of views: XMPI-like, the first two 23.8 deg apart
 VIEW_ANGLES = {1: (0.0,), 2: (0.0, 23.8), 3: (0.0, 23.8, 67.5), 4: (0.0, 23.8, 67.5, 112.5)}
@@ -80,19 +81,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--cases", type=lambda s: _csv(str, s), default=list(CASES),
                    help=f"comma-separated cases (default all: {', '.join(CASES)})")
-    p.add_argument("--views", type=lambda s: _csv(int, s), default=[2, 4],
-                   help="comma-separated view counts, 1-4 (default 2,4)")
+    views = list_of(int_range(1, max(VIEW_ANGLES)))
+    p.add_argument("--views", type=views, default=[2, 4],
+                   help=with_range("view counts (default 2,4)", views))
     p.add_argument("--methods", type=lambda s: _csv(str, s), default=None,
                    help="comma-separated methods (default all registered except those that need "
                         "an optional extra: astra-fbp and astra-sirt run only when named)")
-    p.add_argument("--time-budget", type=lambda s: _csv(float, s), default=[120.0], metavar="S[,S...]",
-                   help="wall-time budget(s) per run in seconds (default 120); several give a "
-                        "quality-over-time curve; conventional methods stop earlier when done")
-    p.add_argument("--size", type=int, default=64, help="voxels per side (default 64)")
-    p.add_argument("--frames", type=int, default=40, help="frames (default 40)")
-    p.add_argument("--noise", type=float, default=0.01, help="noise, fraction of the max (default 0.01)")
-    p.add_argument("--seed", type=int, default=0, help="seed of noise and training (default 0)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads per run (default torch's)")
+    budgets = list_of(TIME_BUDGET_S, max_items=100)
+    size, frames = int_range(8, SIZE_MAX), int_range(2, FRAMES_MAX)
+    p.add_argument("--time-budget", type=budgets, default=[120.0], metavar="S[,S...]",
+                   help=with_range("wall-time budget(s) per run in seconds (default 120); several "
+                                   "give a quality-over-time curve; conventional methods stop "
+                                   "earlier when done", budgets))
+    p.add_argument("--size", type=size, default=64, help=with_range("voxels per side (default 64)", size))
+    p.add_argument("--frames", type=frames, default=40, help=with_range("frames (default 40)", frames))
+    p.add_argument("--noise", type=NOISE, default=0.01,
+                   help=with_range("noise, fraction of the max (default 0.01)", NOISE))
+    p.add_argument("--seed", type=SEED, default=0,
+                   help=with_range("seed of noise and training (default 0)", SEED))
+    p.add_argument("--threads", type=THREADS, default=None,
+                   help=with_range("torch threads per run (default torch's)", THREADS))
     p.add_argument("--config", metavar="YAML", help="YAML file of config overrides for every run")
     p.add_argument("--force", action="store_true", help="overwrite results already in OUT")
     p.set_defaults(func=cmd_benchmark)

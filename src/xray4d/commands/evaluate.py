@@ -32,10 +32,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="recording file holding /ground_truth/volume")
     s.add_argument("--json", metavar="OUT", default=None, help="also write the numbers as JSON")
     s.add_argument("--force", action="store_true", help="overwrite an existing --json file")
-    s.add_argument("--data-range", type=float, default=None,
-                   help="PSNR/SSIM data range (default: max - min of the whole truth movie)")
-    s.add_argument("--threshold", type=float, default=None,
-                   help="IoU threshold (default: half the maximum of the whole truth movie)")
+    from ..cli import float_range, with_range
+
+    # PSNR squares the range: beyond 1e30 it would leave float64
+    data_range = float_range(0.0, 1e30, lo_open=True)
+    threshold = float_range(-1e30, 1e30)
+    s.add_argument("--data-range", type=data_range, default=None,
+                   help=with_range("PSNR/SSIM data range (default: max - min of the whole truth "
+                                   "movie)", data_range))
+    s.add_argument("--threshold", type=threshold, default=None,
+                   help=with_range("IoU threshold (default: half the maximum of the whole truth "
+                                   "movie)", threshold))
     s.add_argument("--device", default=None,
                    help="torch device for the metrics (default: cuda if available, else cpu)")
     s.set_defaults(func=run)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cli import UsageError, check_output, parse_angles
+from ..cli import NOISE, SEED, UsageError, check_output, parse_angles, with_range
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -26,11 +26,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "file that keeps the volume as ground truth.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("volume", metavar="VOLUME.h5", help="file holding the volume")
-    p.add_argument("--angles", required=True, help="view angles in degrees, comma-separated")
+    p.add_argument("--angles", required=True,
+                   help="view angles in degrees, comma-separated, each in [-360, 360]")
     p.add_argument("--out", required=True, metavar="RECORDING.h5", help="recording file to write")
-    p.add_argument("--noise", type=float, default=0.0,
-                   help="Gaussian noise sigma as a fraction of the largest line integral")
-    p.add_argument("--seed", type=int, default=0, help="seed of the noise")
+    p.add_argument("--noise", type=NOISE, default=0.0,
+                   help=with_range("Gaussian noise sigma as a fraction of the largest line "
+                                   "integral", NOISE))
+    p.add_argument("--seed", type=SEED, default=0, help=with_range("seed of the noise", SEED))
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(func=cmd_project)
 
