@@ -164,6 +164,37 @@ def write_json(result: dict[str, Any], out: str | Path) -> None:
         tmp.write_text(text)
 
 
+def _check_declared_sizes(rec_path: str, truth_path: str) -> None:
+    """Before loading anything: refuse a reconstruction whose declared shape differs from
+    the truth's (InputError, as :func:`evaluate_files` says it), and files whose declared
+    sizes cannot fit in memory together (ResourceError naming the larger file). Files
+    that do not declare their sizes are left to the readers, which name the fault."""
+    from ..errors import InputError, ResourceError
+    from ..io import peek_recording, peek_volume
+    from ..resources import check_fits, estimate_evaluation
+
+    volume = peek_volume(rec_path, ("/reconstruction/volume",))
+    recording = peek_recording(truth_path)
+    truth = peek_volume(truth_path, ("/ground_truth/volume",))
+    if volume is None or recording is None:
+        return
+    t, _, h, w = recording[0]
+    # a truth that fits its recording but not the reconstruction: the reconstruction's fault
+    # (a truth that does not fit its own recording is the reader's to name)
+    if truth is not None and truth[0] == (t, h, w, w) and volume[0] != truth[0]:
+        raise InputError(rec_path, "/reconstruction/volume",
+                         f"shape {volume[0]} does not match truth {(t, h, w, w)} "
+                         f"of {truth_path}:/ground_truth/volume")
+    estimate = estimate_evaluation(volume[0], recording[0])
+    try:
+        check_fits(estimate)
+    except ResourceError as exc:      # named: the file that declares the most
+        parts = estimate.parts
+        big = rec_path if parts["reconstruction"] >= parts["truth"] + parts["recording"] \
+            else truth_path
+        raise ResourceError(f"{big}: {exc}") from None
+
+
 def run(args: argparse.Namespace, stream: TextIO | None = None) -> int:
     """Run the verb: evaluate, print the table, write JSON if asked. Returns 0."""
     import torch
@@ -186,6 +217,7 @@ def run(args: argparse.Namespace, stream: TextIO | None = None) -> int:
         from ..cli import check_output
         check_output(args.json, [args.reconstruction, args.truth], force=args.force,
                      option="--json")
+    _check_declared_sizes(args.reconstruction, args.truth)
     result = evaluate_files(args.reconstruction, args.truth, data_range=args.data_range,
                             threshold=args.threshold, device=args.device)
     print(f"reconstruction: {args.reconstruction}" + (f" (method {result['method']})"

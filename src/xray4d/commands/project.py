@@ -52,11 +52,13 @@ def _frame_times(path: str, dataset: str, frames: int) -> tuple[np.ndarray, str]
         with h5py.File(path, "r") as f:
             if name not in f:
                 return np.arange(frames, dtype=np.float64), "frame index"
+            # the declared shape first: a file may declare any number of times
+            shape = getattr(f[name], "shape", None)
+            if shape != (frames,):
+                raise InputError(path, name, f"wrong shape {shape}, expected ({frames},)")
             t = np.asarray(f[name][()], dtype=np.float64)
     except (OSError, RuntimeError, KeyError, ValueError, TypeError):
         raise InputError(path, name, "unreadable, file truncated or corrupt?") from None
-    if t.shape != (frames,):
-        raise InputError(path, name, f"wrong shape {t.shape}, expected ({frames},)")
     if not np.all(np.isfinite(t)) or (frames > 1 and not np.all(np.diff(t) > 0)):
         raise InputError(path, name, "times must be finite and strictly increasing")
     return t, name
@@ -75,7 +77,9 @@ def _pixel_size(path: str) -> float | None:
 
 def cmd_project(args: argparse.Namespace) -> int:
     """Project the volume of ``args.volume`` into the recording ``args.out``."""
-    from ..io import load_volume, save_recording
+    from ..errors import ResourceError
+    from ..io import load_volume, peek_volume, save_recording
+    from ..resources import check_fits, estimate_projection
     from ..simulate import simulate_recording
 
     angles = parse_angles(args.angles)
@@ -84,6 +88,13 @@ def cmd_project(args: argparse.Namespace) -> int:
     check_output(args.out, [args.volume], force=args.force)
     if Path(args.out).is_dir():
         raise UsageError(f"{args.out}: --out: is a directory")
+    declared = peek_volume(args.volume)
+    if declared is not None:     # refuse what cannot fit before loading anything
+        (t, z, _, x), _ = declared
+        try:
+            check_fits(estimate_projection(t, len(angles), z, x))
+        except ResourceError as exc:
+            raise ResourceError(f"{args.volume}: {exc}") from None
 
     volume, dataset = load_volume(args.volume)        # InputError on any fault
     times, time_source = _frame_times(args.volume, dataset, volume.shape[0])

@@ -188,7 +188,8 @@ def cmd_simulate_droplets(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.out}: --out: is a directory")
     check_output(args.out, [], force=args.force)
     # sizes are the user's: refuse what cannot fit before allocating anything
-    check_fits(estimate_simulation(args.size, args.frames, len(angles), args.oversample))
+    check_fits(estimate_simulation(args.size, args.frames, len(angles), args.oversample,
+                                   intensity=args.quantity == "intensity"))
 
     t0 = time.perf_counter()
     if args.quantity == "intensity":

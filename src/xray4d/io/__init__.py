@@ -2,8 +2,8 @@
 contract (``docs/data-format.md``), written atomically."""
 from ..errors import InputError
 from .files import atomic_path
-from .hdf5 import (load_recording, load_reconstruction, load_volume, peek_recording,
+from .hdf5 import (load_recording, load_reconstruction, load_volume, peek_recording, peek_volume,
                    save_recording, save_reconstruction)
 
 __all__ = ["InputError", "atomic_path", "load_recording", "load_reconstruction", "load_volume",
-           "peek_recording", "save_recording", "save_reconstruction"]
+           "peek_recording", "peek_volume", "save_recording", "save_reconstruction"]

@@ -24,7 +24,7 @@ from ..resources import GB, available_memory
 from .files import atomic_path
 
 __all__ = ["load_recording", "save_recording", "load_reconstruction", "save_reconstruction",
-           "load_volume", "peek_recording"]
+           "load_volume", "peek_recording", "peek_volume"]
 
 ROOT_ATTRS = ("pixel_size_m", "energy_keV", "propagation_distance_m")
 
@@ -329,6 +329,28 @@ def load_volume(path: str | os.PathLike) -> tuple[np.ndarray, str]:
                     raise InputError(path, name, f"shape {vol.shape} is not (T, H, W, W)")
                 return vol, name
     raise InputError(path, "/ground_truth/volume", "missing (and no /reconstruction/volume)")
+
+
+def peek_volume(path: str | os.PathLike,
+                datasets: tuple[str, ...] = ("/ground_truth/volume", "/reconstruction/volume")
+                ) -> tuple[tuple[int, int, int, int], str] | None:
+    """The shape (T, Z, Y, X) that the first of ``datasets`` present in the file declares,
+    from the metadata alone (a 3D volume is one frame), and that dataset; None when the file
+    does not say (:func:`load_volume` or :func:`load_reconstruction` then name the fault).
+    The default order is :func:`load_volume`'s. No array is read."""
+    try:
+        with h5py.File(path, "r") as f:
+            for name in datasets:
+                if name in f:
+                    d = f[name]
+                    if not isinstance(d, h5py.Dataset) or d.ndim not in (3, 4):
+                        return None
+                    shape = tuple(int(n) for n in d.shape)
+                    shape = (1, *shape) if len(shape) == 3 else shape
+                    return (shape, name) if min(shape) >= 1 else None  # type: ignore[return-value]
+    except _H5_READ_ERRORS:
+        return None
+    return None
 
 
 def peek_recording(path: str | os.PathLike
