@@ -497,3 +497,39 @@ def test_simulation_and_projection_estimates_follow_measured_peak_memory(kind: s
     est = (estimate_simulation(n, t, 2, intensity=True) if kind == "intensity"
            else estimate_projection(t, 2, n, n)).total
     assert 0.7 * rise <= est <= 2.5 * rise, (est, rise)
+
+
+# ------------------------------------------------------------------ benchmark: failed runs
+
+@pytest.mark.parametrize("failing", [("sirt",), ("sirt", "fbp")])
+def test_benchmark_exits_1_when_runs_failed_and_keeps_the_others(failing: tuple[str, ...],
+                                                                 tmp_path: Path, capsys,
+                                                                 monkeypatch) -> None:
+    """Runs are replaced by a stand-in (no child processes): those of the ``failing``
+    methods report an error, the others fixed scores. The tables are written with every
+    row; the exit status is 1 and stderr one line counting the failures."""
+    import xray4d.commands.benchmark as bench
+
+    def run(path, method, budget, seed, threads, overrides):
+        if method in failing:
+            return {"error": "RuntimeError: stand-in failure"}
+        return {"wall_s": 0.5, "iterations": 3, "stopped_by": "iterations",
+                "final_residual": 0.1, "peak_rss_mib": 100.0, "psnr": 20.0, "ssim": 0.9,
+                "dssim": 0.05, "iou": 0.5, "mse": 0.01}
+
+    monkeypatch.setattr(bench, "_run_isolated", run)
+    out = tmp_path / "b"
+    code = cli.main(["benchmark", "--out", str(out), "--cases", "head-on", "--views", "2",
+                     "--methods", "fbp,sirt", "--size", "8", "--frames", "2",
+                     "--time-budget", "1"])
+    stdout, err = capsys.readouterr()
+    assert code == 1
+    first = "fbp" if "fbp" in failing else "sirt"      # the table's order: fbp, sirt
+    assert err.splitlines() == [f"xray4d benchmark: {len(failing)} of 2 runs failed (first: "
+                                f"head-on, 2 views, {first}, 1 s: RuntimeError: stand-in failure)"]
+    rows = json.loads((out / "benchmark.json").read_text())["rows"]
+    assert [("error" in r) for r in rows] == [m in failing for m in ("fbp", "sirt")]
+    table = (out / "benchmark.md").read_text()
+    assert "| sirt | 1 | failed: RuntimeError: stand-in failure |" in table
+    assert ("| fbp | 1 | 20.00 |" in table) == ("fbp" not in failing)
+    assert (out / "quality_vs_time.png").exists()

@@ -7,6 +7,8 @@ truth. Results go to ``OUT/benchmark.json`` and ``OUT/benchmark.md``, and
 ``OUT/quality_vs_time.png`` plots PSNR over wall time per method. Under each
 table a line names the best conventional method of that case, view count and
 budget and every other method's PSNR margin over it (``comparisons`` in the JSON).
+A run that fails is a row of the tables; when any failed the exit status is 1, with
+one line on stderr counting them.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import argparse
 import json
 import math
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -382,4 +385,11 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     write_markdown(out / "benchmark.md", summary)
     plot_quality_vs_time(out / "quality_vs_time.png", summary["rows"])
     print(f"wrote {out / 'benchmark.md'}, {out / 'benchmark.json'}, {out / 'quality_vs_time.png'}")
+    failed = [r for r in summary["rows"] if "error" in r]
+    if failed:     # the tables hold the runs that worked; the exit status says not all did
+        f = failed[0]
+        print(f"xray4d benchmark: {len(failed)} of {len(summary['rows'])} runs failed (first: "
+              f"{f['case']}, {f['views']} views, {f['method']}, {f['budget_s']:g} s: "
+              f"{f['error']})", file=sys.stderr)
+        return 1
     return 0
