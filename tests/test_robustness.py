@@ -533,3 +533,40 @@ def test_benchmark_exits_1_when_runs_failed_and_keeps_the_others(failing: tuple[
     assert "| sirt | 1 | failed: RuntimeError: stand-in failure |" in table
     assert ("| fbp | 1 | 20.00 |" in table) == ("fbp" not in failing)
     assert (out / "quality_vs_time.png").exists()
+
+
+# ------------------------------------------------------------------ a reader that goes away
+
+@pytest.mark.parametrize("verb", ["info", "evaluate"])
+def test_closed_stdout_pipe_ends_quietly_with_status_141(verb: str, tmp_path: Path) -> None:
+    """``xray4d info F | head -1``: the reader closes the pipe before the program writes
+    (here at once, before the child has even imported xray4d): no traceback, nothing on
+    stderr, exit status 141 (128 + SIGPIPE, as a shell reports it)."""
+    rec = _recording(tmp_path / "rec.h5")
+    argv = ["info", str(rec)] if verb == "info" else ["evaluate", str(rec), "--truth", str(rec)]
+    if verb == "evaluate":           # a reconstruction that is the truth plus 0.01
+        with h5py.File(rec, "r") as f:
+            truth = f["/ground_truth/volume"][()]
+        with h5py.File(tmp_path / "recon.h5", "w") as f:
+            f["/reconstruction/volume"] = truth + np.float32(0.01)
+        argv[1] = str(tmp_path / "recon.h5")
+    proc = subprocess.Popen([sys.executable, "-m", "xray4d", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == cli.BROKEN_PIPE_STATUS == 141, err
+    assert err == ""
+
+
+def test_broken_pipe_in_process_returns_141(tmp_path: Path, monkeypatch) -> None:
+    """The same through :func:`xray4d.cli.main`, with a stdout whose writes fail as a closed
+    pipe's do (and that has no file descriptor to redirect)."""
+    import io
+
+    class ClosedPipe(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    rec = _recording(tmp_path / "rec.h5")
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert cli.main(["info", str(rec)]) == 141

@@ -260,7 +260,12 @@ def build_parser() -> argparse.ArgumentParser:
 VERB_MODULES = ("project", "simulate", "evaluate", "reconstruct", "demo", "benchmark")
 
 
-def main(argv: list[str] | None = None) -> int:
+#: exit status when the reader of stdout went away (``xray4d info F | head -1``): 128 + SIGPIPE,
+#: what a shell reports for a program that the signal ended
+BROKEN_PIPE_STATUS = 141
+
+
+def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func = args.func
@@ -275,6 +280,31 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"xray4d {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status.
+
+    0 done, 2 bad input (one line on stderr), 3 diverged, 130 interrupted, and
+    :data:`BROKEN_PIPE_STATUS` quietly when stdout's reader closed the pipe early.
+    """
+    try:
+        try:
+            return _run(argv)
+        finally:
+            # what is still buffered goes now, so that a closed pipe shows here and not
+            # as an error Python prints while it exits
+            if sys.stdout is not None:
+                sys.stdout.flush()
+    except BrokenPipeError:
+        # nothing more can reach the reader; stdout is pointed at /dev/null so that the
+        # flush at exit does not fail again
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (AttributeError, OSError, ValueError):     # not a file (e.g. captured)
+            pass
+        return BROKEN_PIPE_STATUS
 
 
 if __name__ == "__main__":  # pragma: no cover
