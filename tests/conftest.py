@@ -9,6 +9,7 @@ machine. Tests are laid out like the package (``tests/io`` for ``xray4d/io``, ..
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,10 @@ from xray4d.io import save_recording
 from xray4d.simulate import simulate_droplets, simulate_droplets_intensity
 
 torch.set_num_threads(1)
+
+# test modules may share helpers by importing another test module of this folder by name
+# (pytest's importlib mode does not put test folders on sys.path itself)
+sys.path.insert(0, str(Path(__file__).parent))
 
 #: where operator tests run: the CPU always, CUDA when there is one
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

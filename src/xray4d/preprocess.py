@@ -20,6 +20,7 @@ import torch
 
 from . import physics
 from .data import Recording
+from .errors import InputError
 from .physics.measurement import OpticsSetup
 
 __all__ = ["optics_of", "transmission", "to_line_integrals", "intensity_line_integrals",
@@ -40,7 +41,14 @@ def optics_of(rec: Recording) -> OpticsSetup:
 
 
 def transmission(rec: Recording) -> np.ndarray:
-    """Flat/dark-corrected transmission (T, V, H, W) float32 of an ``intensity`` recording."""
+    """Flat/dark-corrected transmission (T, V, H, W) float32 of an ``intensity`` recording.
+
+    Dead pixels (flat at or below dark) get transmission 1
+    (:func:`xray4d.physics.flat_dark_correct`); :func:`xray4d.io.load_recording` refuses
+    a view with no live pixel. A transmission beyond the float32 range (counts enormous
+    beside a flat barely above the dark) is an InputError naming ``/exchange/data``,
+    never a silent Inf.
+    """
     if rec.quantity != "intensity":
         raise ValueError(f"quantity {rec.quantity!r}: flat/dark correction needs intensity data")
     if rec.white is None:
@@ -53,7 +61,13 @@ def transmission(rec: Recording) -> np.ndarray:
         white = white[None]
     if dark is not None and dark.dim() == 3:
         dark = dark[None]
-    return physics.flat_dark_correct(data, white, dark).float().numpy()
+    with np.errstate(over="ignore"):
+        trans = physics.flat_dark_correct(data, white, dark).float().numpy()
+    if not np.isfinite(trans).all():
+        raise InputError(rec.path or "recording", "/exchange/data",
+                         "flat/dark-corrected transmission beyond the float32 range (counts "
+                         "far above a flat field barely above the dark field?)")
+    return trans
 
 
 def _line_integral_recording(rec: Recording, values: np.ndarray, how: str) -> Recording:

@@ -160,6 +160,19 @@ def contract_faults(spec: Spec) -> set[str]:
         check(name, (3, 4), np.float32, shapes)
     if quantity == "intensity" and "/exchange/data_white" not in ent:
         faults.add("/exchange/data_white")
+    fields = [ent.get(n) for n in ("/exchange/data_white", "/exchange/data_dark")]
+    if fields[0] is not None and shape is not None and all(
+            f is None or (_array_ok(f, (3, 4), np.float32)
+                          and f.value.shape in ((v, h, w), (f.value.shape[0], v, h, w)))
+            for f in fields):
+        # data-format.md: every view needs a pixel where the flat (averaged over its frames)
+        # is above the dark (above 0 without one), else no transmission can be computed
+        flat, dark = (None if f is None else
+                      f.value.astype(np.float32).reshape(-1, v, h, w).mean(0, dtype=np.float64)
+                      for f in fields)
+        gain = flat - (0.0 if dark is None else dark)
+        if not np.all(np.any(gain.reshape(v, -1) > 0, axis=1)):
+            faults.add("/exchange/data_white")
     check("/ground_truth/volume", (4,), np.float32, [(t, h, w, w)] if shape else None)
     for key in ROOT_NUMBERS:
         if key in spec.root_attrs and _root_number(spec.root_attrs[key], key) is None:
@@ -318,7 +331,7 @@ def recording_specs(draw, damage: bool = True) -> Spec:
         if draw(st.integers(0, 2)) == 0:
             root[key] = draw(st.floats(1e-9, 1e3) if clean else ROOT_VALUES)
     if draw(st.integers(0, 3)) == 0:
-        root["description"] = draw(st.text(st.characters(blacklist_characters="\x00"), max_size=20))
+        root["description"] = draw(st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=20))
     if draw(st.integers(0, 5)) == 0:
         root["operator"] = draw(st.one_of(st.text("abc", max_size=5), st.integers(-1000, 1000)))   # extra attribute
     dmg = ("none", 0.0)
@@ -467,9 +480,14 @@ def check_refusal(exc: InputError, path: Path, faults: set[str], damaged: bool) 
 
 
 def run_cli(argv: list[str]) -> tuple[int, str, str]:
+    """Exit status, stdout and stderr of the CLI run in-process (a flag refused while parsing
+    exits through SystemExit, as the program does)."""
     out, err = _stdio.StringIO(), _stdio.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = cli.main(argv)
+        try:
+            rc = cli.main(argv)
+        except SystemExit as exc:
+            rc = exc.code if isinstance(exc.code, int) else 1
     return rc, out.getvalue(), err.getvalue()
 
 

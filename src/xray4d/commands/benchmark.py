@@ -8,15 +8,19 @@ truth. Results go to ``OUT/benchmark.json`` and ``OUT/benchmark.md``, and
 table a line names the best conventional method of that case, view count and
 budget and every other method's PSNR margin over it (``comparisons`` in the JSON).
 The cases are :mod:`xray4d.evaluation.cases`, the runs :mod:`xray4d.evaluation.benchmark`.
+A run that fails is a row of the tables; when any failed the exit status is 1, with
+one line on stderr counting them.
 """
 from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
-from ..cli import UsageError, read_config_overrides
+from ..cli import (FRAMES_MAX, NOISE, SEED, SIZE_MAX, THREADS, TIME_BUDGET_S, UsageError, int_range,
+                   list_of, read_config_overrides, with_range)
 from ..evaluation.cases import CASES, VIEW_ANGLES
 from ..reconstruct.registry import available_methods, needs_extra, unavailable_reason
 from ..resources import check_fits, estimate_simulation
@@ -45,19 +49,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--cases", type=lambda s: _csv(str, s), default=list(CASES),
                    help=f"comma-separated cases (default all: {', '.join(CASES)})")
-    p.add_argument("--views", type=lambda s: _csv(int, s), default=[2, 4],
-                   help="comma-separated view counts, 1-4 (default 2,4)")
+    views = list_of(int_range(1, max(VIEW_ANGLES)))
+    p.add_argument("--views", type=views, default=[2, 4],
+                   help=with_range("view counts (default 2,4)", views))
     p.add_argument("--methods", type=lambda s: _csv(str, s), default=None,
                    help="comma-separated methods (default all registered except those that need "
                         "an optional extra: astra-fbp and astra-sirt run only when named)")
-    p.add_argument("--time-budget", type=lambda s: _csv(float, s), default=[120.0], metavar="S[,S...]",
-                   help="wall-time budget(s) per run in seconds (default 120); several give a "
-                        "quality-over-time curve; conventional methods stop earlier when done")
-    p.add_argument("--size", type=int, default=64, help="voxels per side (default 64)")
-    p.add_argument("--frames", type=int, default=40, help="frames (default 40)")
-    p.add_argument("--noise", type=float, default=0.01, help="noise, fraction of the max (default 0.01)")
-    p.add_argument("--seed", type=int, default=0, help="seed of noise and training (default 0)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads per run (default torch's)")
+    budgets = list_of(TIME_BUDGET_S, max_items=100)
+    size, frames = int_range(8, SIZE_MAX), int_range(2, FRAMES_MAX)
+    p.add_argument("--time-budget", type=budgets, default=[120.0], metavar="S[,S...]",
+                   help=with_range("wall-time budget(s) per run in seconds (default 120); several "
+                                   "give a quality-over-time curve; conventional methods stop "
+                                   "earlier when done", budgets))
+    p.add_argument("--size", type=size, default=64, help=with_range("voxels per side (default 64)", size))
+    p.add_argument("--frames", type=frames, default=40, help=with_range("frames (default 40)", frames))
+    p.add_argument("--noise", type=NOISE, default=0.01,
+                   help=with_range("noise, fraction of the max (default 0.01)", NOISE))
+    p.add_argument("--seed", type=SEED, default=0,
+                   help=with_range("seed of noise and training (default 0)", SEED))
+    p.add_argument("--threads", type=THREADS, default=None,
+                   help=with_range("torch threads per run (default torch's)", THREADS))
     p.add_argument("--config", metavar="YAML", help="YAML file of config overrides for every run")
     p.add_argument("--force", action="store_true", help="overwrite results already in OUT")
     p.set_defaults(func=cmd_benchmark)
@@ -119,8 +130,15 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise UsageError(f"{args.config}: --config: {exc}") from None
     out = Path(args.out)
-    run_benchmark(out, cases=args.cases, views=args.views, methods=methods,
+    summary = run_benchmark(out, cases=args.cases, views=args.views, methods=methods,
                   budgets_s=args.time_budget, size=args.size, frames=args.frames,
                   noise=args.noise, seed=args.seed, threads=args.threads, overrides=overrides)
     print(f"wrote {out / 'benchmark.md'}, {out / 'benchmark.json'}, {out / 'quality_vs_time.png'}")
+    failed = [r for r in summary["rows"] if "error" in r]
+    if failed:     # the tables hold the runs that worked; the exit status says not all did
+        f = failed[0]
+        print(f"xray4d benchmark: {len(failed)} of {len(summary['rows'])} runs failed (first: "
+              f"{f['case']}, {f['views']} views, {f['method']}, {f['budget_s']:g} s: "
+              f"{f['error']})", file=sys.stderr)
+        return 1
     return 0

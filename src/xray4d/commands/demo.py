@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli import UsageError
+from ..cli import FRAMES_MAX, SIZE_MAX, TIME_BUDGET_S, UsageError, int_range, with_range
 from ..evaluation.cases import DEMO_SIMULATION
 
 
@@ -15,10 +15,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "at 0 and 23.8 deg, 1%% noise), reconstruct it with X-Hexplane, "
                                    "evaluate against the truth and write report.md/report.html.")
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
-    p.add_argument("--time-budget", type=float, default=90.0,
-                   help="seconds for the reconstruction (default 90)")
-    p.add_argument("--size", type=int, default=DEMO_SIMULATION["size"], help="voxels per side")
-    p.add_argument("--frames", type=int, default=DEMO_SIMULATION["frames"])
+    size, frames = int_range(8, SIZE_MAX), int_range(2, FRAMES_MAX)
+    p.add_argument("--time-budget", type=TIME_BUDGET_S, default=90.0,
+                   help=with_range("seconds for the reconstruction (default 90)", TIME_BUDGET_S))
+    p.add_argument("--size", type=size, default=DEMO_SIMULATION["size"],
+                   help=with_range("voxels per side (default 64)", size))
+    p.add_argument("--frames", type=frames, default=DEMO_SIMULATION["frames"],
+                   help=with_range("frames (default 40)", frames))
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--force", action="store_true", help="overwrite the results of an earlier demo in OUT")
     p.set_defaults(func=cmd_demo)

@@ -33,13 +33,51 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="recording file holding /ground_truth/volume")
     s.add_argument("--json", metavar="OUT", default=None, help="also write the numbers as JSON")
     s.add_argument("--force", action="store_true", help="overwrite an existing --json file")
-    s.add_argument("--data-range", type=float, default=None,
-                   help="PSNR/SSIM data range (default: max - min of the whole truth movie)")
-    s.add_argument("--threshold", type=float, default=None,
-                   help="IoU threshold (default: half the maximum of the whole truth movie)")
+    from ..cli import float_range, with_range
+
+    # PSNR squares the range: beyond 1e30 it would leave float64
+    data_range = float_range(0.0, 1e30, lo_open=True)
+    threshold = float_range(-1e30, 1e30)
+    s.add_argument("--data-range", type=data_range, default=None,
+                   help=with_range("PSNR/SSIM data range (default: max - min of the whole truth "
+                                   "movie)", data_range))
+    s.add_argument("--threshold", type=threshold, default=None,
+                   help=with_range("IoU threshold (default: half the maximum of the whole truth "
+                                   "movie)", threshold))
     s.add_argument("--device", default=None,
                    help="torch device for the metrics (default: cuda if available, else cpu)")
     s.set_defaults(func=run)
+
+
+def _check_declared_sizes(rec_path: str, truth_path: str) -> None:
+    """Before loading anything: refuse a reconstruction whose declared shape differs from
+    the truth's (InputError, as :func:`evaluate_files` says it), and files whose declared
+    sizes cannot fit in memory together (ResourceError naming the larger file). Files
+    that do not declare their sizes are left to the readers, which name the fault."""
+    from ..errors import InputError, ResourceError
+    from ..io import peek_recording, peek_volume
+    from ..resources import check_fits, estimate_evaluation
+
+    volume = peek_volume(rec_path, ("/reconstruction/volume",))
+    recording = peek_recording(truth_path)
+    truth = peek_volume(truth_path, ("/ground_truth/volume",))
+    if volume is None or recording is None:
+        return
+    t, _, h, w = recording[0]
+    # a truth that fits its recording but not the reconstruction: the reconstruction's fault
+    # (a truth that does not fit its own recording is the reader's to name)
+    if truth is not None and truth[0] == (t, h, w, w) and volume[0] != truth[0]:
+        raise InputError(rec_path, "/reconstruction/volume",
+                         f"shape {volume[0]} does not match truth {(t, h, w, w)} "
+                         f"of {truth_path}:/ground_truth/volume")
+    estimate = estimate_evaluation(volume[0], recording[0])
+    try:
+        check_fits(estimate)
+    except ResourceError as exc:      # named: the file that declares the most
+        parts = estimate.parts
+        big = rec_path if parts["reconstruction"] >= parts["truth"] + parts["recording"] \
+            else truth_path
+        raise ResourceError(f"{big}: {exc}") from None
 
 
 def run(args: argparse.Namespace, stream: TextIO | None = None) -> int:
@@ -59,6 +97,7 @@ def run(args: argparse.Namespace, stream: TextIO | None = None) -> int:
     if args.json is not None:
         check_output(args.json, [args.reconstruction, args.truth], force=args.force,
                      option="--json")
+    _check_declared_sizes(args.reconstruction, args.truth)
     result = evaluate_files(args.reconstruction, args.truth, data_range=args.data_range,
                             threshold=args.threshold, device=args.device)
     print(f"reconstruction: {args.reconstruction}" + (f" (method {result['method']})"

@@ -12,8 +12,10 @@ import json
 import math
 from pathlib import Path
 
-from ..cli import UsageError, check_output, parse_angles
-from ..io import load_volume, load_volume_times, peek_pixel_size, save_recording
+from ..cli import NOISE, SEED, UsageError, check_output, parse_angles, with_range
+from ..errors import ResourceError
+from ..io import load_volume, load_volume_times, peek_pixel_size, peek_volume, save_recording
+from ..resources import check_fits, estimate_projection
 from ..simulate import simulate_recording
 
 
@@ -26,11 +28,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "file that keeps the volume as ground truth.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("volume", metavar="VOLUME.h5", help="file holding the volume")
-    p.add_argument("--angles", required=True, help="view angles in degrees, comma-separated")
+    p.add_argument("--angles", required=True,
+                   help="view angles in degrees, comma-separated, each in [-360, 360]")
     p.add_argument("--out", required=True, metavar="RECORDING.h5", help="recording file to write")
-    p.add_argument("--noise", type=float, default=0.0,
-                   help="Gaussian noise sigma as a fraction of the largest line integral")
-    p.add_argument("--seed", type=int, default=0, help="seed of the noise")
+    p.add_argument("--noise", type=NOISE, default=0.0,
+                   help=with_range("Gaussian noise sigma as a fraction of the largest line "
+                                   "integral", NOISE))
+    p.add_argument("--seed", type=SEED, default=0, help=with_range("seed of the noise", SEED))
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(func=cmd_project)
 
@@ -43,6 +47,13 @@ def cmd_project(args: argparse.Namespace) -> int:
     check_output(args.out, [args.volume], force=args.force)
     if Path(args.out).is_dir():
         raise UsageError(f"{args.out}: --out: is a directory")
+    declared = peek_volume(args.volume)
+    if declared is not None:     # refuse what cannot fit before loading anything
+        (t, z, _, x), _ = declared
+        try:
+            check_fits(estimate_projection(t, len(angles), z, x))
+        except ResourceError as exc:
+            raise ResourceError(f"{args.volume}: {exc}") from None
 
     volume, dataset = load_volume(args.volume)        # InputError on any fault
     times, time_source = load_volume_times(args.volume, dataset, volume.shape[0])

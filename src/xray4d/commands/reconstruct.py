@@ -5,7 +5,13 @@ import argparse
 import math
 import time
 
-from ..cli import UsageError, check_output, read_config_overrides
+from ..cli import (ITERATIONS, SEED, TIME_BUDGET_S, UsageError, check_output, float_range,
+                   read_config_overrides, with_range)
+
+#: the largest value of the object a user may state: values of f per voxel (attenuation or
+#: refractive decrement times the voxel size, or a simulation's 1) lie far below; measured
+#: on a 24^3 droplet recording: 1e9 fits nothing, 1e15 explodes, 1e30 diverges at once
+VALUE_MAX = float_range(0.0, 1e6, lo_open=True)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -20,12 +26,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", default=None, help="reconstruction method (default: the preset's, hexplane)")
     p.add_argument("--preset", default="default", choices=("fast", "default", "quality"))
     p.add_argument("--config", metavar="YAML", help="YAML file of config overrides")
-    p.add_argument("--time-budget", type=float, metavar="SECONDS", help="stop fitting after this wall time")
-    p.add_argument("--iterations", type=int, metavar="N", help="number of iterations")
-    p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument("--time-budget", type=TIME_BUDGET_S, metavar="SECONDS",
+                   help=with_range("stop fitting after this wall time", TIME_BUDGET_S))
+    p.add_argument("--iterations", type=ITERATIONS, metavar="N",
+                   help=with_range("number of iterations", ITERATIONS))
+    p.add_argument("--seed", type=SEED, help=with_range("random seed (default 0)", SEED))
     p.add_argument("--device", choices=("cpu", "cuda"), help="where to compute (default cpu)")
-    p.add_argument("--value-max", type=float, metavar="V",
-                   help="known largest value of the object (e.g. the liquid's); default: estimated")
+    p.add_argument("--value-max", type=VALUE_MAX, metavar="V",
+                   help=with_range("known largest value of the object (e.g. the liquid's); "
+                                   "default: estimated", VALUE_MAX))
     p.add_argument("--intensity", choices=("model", "paganin", "log"),
                    help="intensity recordings: fit through the propagation model (default, "
                         "hexplane), or convert to line integrals of delta by Paganin retrieval "

@@ -16,31 +16,49 @@ import math
 import time
 from pathlib import Path
 
-from ..cli import UsageError, check_output, parse_angles
+from ..cli import (FRAMES, NOISE, SEED, SIZE, UsageError, check_output, float_range, int_range,
+                   parse_angles, with_range)
 from ..data import Recording
 from ..io import save_recording
 from ..physics import refractive_index
 from ..resources import check_fits, estimate_simulation
 from ..simulate import DropletCollision, simulate_droplets, simulate_droplets_intensity
 
-#: command-line flag of each DropletCollision field (defaults come from the dataclass)
-DROPLET_FLAGS: dict[str, tuple[str, str]] = {
-    "radius_1": ("--radius", "radius of drop 1 (left, moving +x), in units of the field of view"),
-    "radius_2": ("--radius2", "radius of drop 2 (right, moving -x); default: --radius"),
-    "approach_speed": ("--speed", "relative closing speed, field of view per movie"),
-    "contact_time": ("--contact-time", "normalised time of contact (0 = first frame, 1 = last)"),
-    "impact_parameter": ("--impact", "off-centre impact B = offset / (r1 + r2), in [0, 1)"),
+#: times of the collision are fractions of the movie (first frame 0, last 1): durations up to
+#: 1000 movies, events from 10 movies before to 10 after
+_DURATION = float_range(0.0, 1e3, lo_open=True)
+
+#: command-line flag of each DropletCollision field, its help and its argparse type with the
+#: range it accepts (defaults come from the dataclass, which checks the relations between them)
+DROPLET_FLAGS: dict[str, tuple[str, str, object]] = {
+    "radius_1": ("--radius", "radius of drop 1 (left, moving +x), in units of the field of view",
+                 float_range(0.0, 0.5, lo_open=True)),
+    "radius_2": ("--radius2", "radius of drop 2 (right, moving -x); default: --radius",
+                 float_range(0.0, 0.5, lo_open=True)),
+    "approach_speed": ("--speed", "relative closing speed, field of view per movie",
+                       float_range(0.0, 100.0, lo_open=True)),
+    "contact_time": ("--contact-time", "normalised time of contact (0 = first frame, 1 = last)",
+                     float_range(-10.0, 10.0)),
+    "impact_parameter": ("--impact", "off-centre impact B = offset / (r1 + r2)",
+                         float_range(0.0, 1.0, hi_open=True)),
     "impact_direction_deg": ("--impact-direction", "direction of the offset about x, degrees: "
-                                                   "0 = along z (seen by view 0), 90 = along y"),
-    "neck_time": ("--neck-time", "time constant of the neck growth"),
-    "neck_blend": ("--neck-blend", "final blend width of the neck, in units of the smaller radius"),
-    "coalescence_time": ("--coalescence-time", "time from contact until the centres meet"),
-    "oscillation_amplitude": ("--amplitude", "amplitude of the axial stretch of the merged drop"),
-    "oscillation_period": ("--period", "period of the shape oscillation"),
-    "damping_time": ("--damping-time", "e-folding time of the oscillation"),
-    "min_distance": ("--min-distance", "separation: closest approach of the centres, in r1 + r2"),
-    "restitution": ("--restitution", "separation: outgoing over incoming speed"),
-    "value": ("--value", "value of f inside the liquid"),
+                                                   "0 = along z (seen by view 0), 90 = along y",
+                             float_range(-360.0, 360.0)),
+    "neck_time": ("--neck-time", "time constant of the neck growth", _DURATION),
+    "neck_blend": ("--neck-blend", "final blend width of the neck, in units of the smaller radius",
+                   float_range(0.0, 10.0)),
+    "coalescence_time": ("--coalescence-time", "time from contact until the centres meet",
+                         _DURATION),
+    "oscillation_amplitude": ("--amplitude", "amplitude of the axial stretch of the merged drop",
+                              float_range(0.0, 0.9, hi_open=True)),
+    "oscillation_period": ("--period", "period of the shape oscillation", _DURATION),
+    "damping_time": ("--damping-time", "e-folding time of the oscillation (inf: undamped)",
+                     float_range(0.0, math.inf, lo_open=True)),
+    "min_distance": ("--min-distance", "separation: closest approach of the centres, in r1 + r2",
+                     float_range(0.0, 1.0, hi_open=True)),
+    "restitution": ("--restitution", "separation: outgoing over incoming speed",
+                    float_range(0.0, 100.0, lo_open=True)),
+    "value": ("--value", "value of f inside the liquid", float_range(0.0, 1e6, lo_open=True)),
 }
 
 
@@ -58,41 +76,59 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "times are fractions of the movie (first frame 0, last frame 1).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     d.add_argument("--out", required=True, metavar="FILE", help="recording file to write (HDF5)")
-    d.add_argument("--size", type=int, default=64, help="detector width and height, voxels per axis")
-    d.add_argument("--frames", type=int, default=40, help="number of frames")
-    d.add_argument("--angles", default="0,23.8", help="view angles in degrees, comma-separated")
-    d.add_argument("--noise", type=float, default=None,
-                   help="line integrals: Gaussian noise sigma as a fraction of the largest line "
-                        "integral (default 0.01); intensity data count photons (--fluence) instead")
-    d.add_argument("--seed", type=int, default=0, help="seed of the noise")
-    d.add_argument("--oversample", type=int, default=2,
-                   help="finer sampling per axis of the rendered object and of the detector")
-    d.add_argument("--frame-interval", type=float, default=1.0, metavar="SECONDS",
-                   help="time between frames written to /exchange/time")
-    d.add_argument("--pixel-size", type=float, default=None, metavar="METRES",
-                   help="pixel size recorded in the file (optional)")
+    oversample = int_range(1, 8)
+    frame_interval = float_range(0.0, 1e6, lo_open=True)
+    pixel = float_range(0.0, 1.0, lo_open=True)
+    d.add_argument("--size", type=SIZE, default=64,
+                   help=with_range("detector width and height, voxels per axis", SIZE))
+    d.add_argument("--frames", type=FRAMES, default=40, help=with_range("number of frames", FRAMES))
+    d.add_argument("--angles", default="0,23.8",
+                   help="view angles in degrees, comma-separated, each in [-360, 360]")
+    d.add_argument("--noise", type=NOISE, default=None,
+                   help=with_range("line integrals: Gaussian noise sigma as a fraction of the "
+                                   "largest line integral (default 0.01); intensity data count "
+                                   "photons (--fluence) instead", NOISE))
+    d.add_argument("--seed", type=SEED, default=0, help=with_range("seed of the noise", SEED))
+    d.add_argument("--oversample", type=oversample, default=2,
+                   help=with_range("finer sampling per axis of the rendered object and of the "
+                                   "detector", oversample))
+    d.add_argument("--frame-interval", type=frame_interval, default=1.0, metavar="SECONDS",
+                   help=with_range("time between frames written to /exchange/time",
+                                   frame_interval))
+    d.add_argument("--pixel-size", type=pixel, default=None, metavar="METRES",
+                   help=with_range("pixel size recorded in the file (optional)", pixel))
     d.add_argument("--force", action="store_true", help="overwrite an existing output file")
     x = d.add_argument_group("X-ray intensity (--quantity intensity)")
     x.add_argument("--quantity", choices=("line_integral", "intensity"), default="line_integral",
                    help="line integrals of --value, or detector intensities of water droplets "
                         "(raw counts with flat and dark fields)")
-    x.add_argument("--energy-kev", type=float, default=15.0, metavar="KEV", help="photon energy")
-    x.add_argument("--distance-m", type=float, default=None, metavar="METRES",
-                   help="sample-detector distance; default pixel^2 / wavelength (Fresnel number 1)")
-    x.add_argument("--pixel-size-m", type=float, default=2e-6, metavar="METRES",
-                   help="pixel size for intensity data")
-    x.add_argument("--fluence", type=float, default=1e4, metavar="PHOTONS",
-                   help="photons per pixel in the flat field (Poisson noise)")
-    x.add_argument("--psf-px", type=float, default=0.5, metavar="PIXELS",
-                   help="standard deviation of the detector's Gaussian PSF")
+    # hard X-rays (the materials tables hold up to 800 keV); beamlines are at most ~1 km long;
+    # 1e12 photons per pixel is beyond any detector's well; a PSF of 100 pixels blurs any
+    # detector to nothing; the densest element (osmium) is 22.6 g/cm^3
+    energy = float_range(1.0, 800.0)
+    distance = float_range(0.0, 1000.0)
+    fluence = float_range(0.0, 1e12, lo_open=True)
+    psf = float_range(0.0, 100.0)
+    density = float_range(0.0, 30.0, lo_open=True)
+    x.add_argument("--energy-kev", type=energy, default=15.0, metavar="KEV",
+                   help=with_range("photon energy", energy))
+    x.add_argument("--distance-m", type=distance, default=None, metavar="METRES",
+                   help=with_range("sample-detector distance; default pixel^2 / wavelength "
+                                   "(Fresnel number 1)", distance))
+    x.add_argument("--pixel-size-m", type=pixel, default=2e-6, metavar="METRES",
+                   help=with_range("pixel size for intensity data", pixel))
+    x.add_argument("--fluence", type=fluence, default=1e4, metavar="PHOTONS",
+                   help=with_range("photons per pixel in the flat field (Poisson noise)", fluence))
+    x.add_argument("--psf-px", type=psf, default=0.5, metavar="PIXELS",
+                   help=with_range("standard deviation of the detector's Gaussian PSF", psf))
     x.add_argument("--material", default="H2O", help="chemical formula of the liquid")
-    x.add_argument("--density", type=float, default=1.0, metavar="G_CM3",
-                   help="density of the liquid in g/cm^3")
+    x.add_argument("--density", type=density, default=1.0, metavar="G_CM3",
+                   help=with_range("density of the liquid in g/cm^3", density))
     g = d.add_argument_group("physics")
     defaults = DropletCollision()
-    for name, (flag, text) in DROPLET_FLAGS.items():
+    for name, (flag, text, kind) in DROPLET_FLAGS.items():
         default = None if name == "radius_2" else getattr(defaults, name)
-        g.add_argument(flag, dest=name, type=float, default=default, help=text,
+        g.add_argument(flag, dest=name, type=kind, default=default, help=with_range(text, kind),
                        metavar=flag.lstrip("-").upper().replace("-", "_"))
     g.add_argument("--separation", action="store_true",
                    help="stretching separation instead of coalescence")
@@ -150,7 +186,8 @@ def cmd_simulate_droplets(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.out}: --out: is a directory")
     check_output(args.out, [], force=args.force)
     # sizes are the user's: refuse what cannot fit before allocating anything
-    check_fits(estimate_simulation(args.size, args.frames, len(angles), args.oversample))
+    check_fits(estimate_simulation(args.size, args.frames, len(angles), args.oversample,
+                                   intensity=args.quantity == "intensity"))
 
     t0 = time.perf_counter()
     if args.quantity == "intensity":

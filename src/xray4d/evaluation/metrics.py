@@ -18,6 +18,10 @@ mislead (see the note at the end):
   value, ``threshold = 0.5 * truth.max()`` by default, a voxel belongs to the
   shape when its value is strictly above the threshold, and
   IoU = |A and B| / |A or B| (1 when both shapes are empty: they agree).
+  A negative object (the truth's most negative value outweighs its largest,
+  ``-truth.min() > truth.max()``) is its mirror image: the default threshold is
+  ``0.5 * truth.min()`` and a voxel belongs to the shape when its value is
+  strictly below the threshold (given or default).
 
 :func:`evaluate_volumes` scores a (T, Z, Y, X) movie frame by frame. The data
 range and the IoU threshold are taken from the **whole truth movie**, not from
@@ -185,15 +189,29 @@ def _psnr_from_mse(m: torch.Tensor, data_range: float) -> torch.Tensor:
     return 10.0 * torch.log10(data_range ** 2 / m)
 
 
-def _iou_frames(v: torch.Tensor, t: torch.Tensor, threshold: float) -> torch.Tensor:
-    a, b = (_work(v) > threshold).flatten(1), (_work(t) > threshold).flatten(1)
+def _negative_object(t: torch.Tensor) -> bool:
+    """True when the truth's object is negative: its most negative value outweighs its largest."""
+    return -float(t.min()) > float(t.max())
+
+
+def _iou_frames(v: torch.Tensor, t: torch.Tensor, threshold: float,
+                below: bool = False) -> torch.Tensor:
+    """IoU per frame of the shapes above ``threshold`` (below it when ``below``)."""
+    if below:
+        a, b = (_work(v) < threshold).flatten(1), (_work(t) < threshold).flatten(1)
+    else:
+        a, b = (_work(v) > threshold).flatten(1), (_work(t) > threshold).flatten(1)
     inter = (a & b).sum(dim=1).to(torch.float64)
     union = (a | b).sum(dim=1).to(torch.float64)
     return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
 
 
 def _threshold(t: torch.Tensor, threshold: float | None) -> float:
-    return 0.5 * float(t.max()) if threshold is None else float(threshold)
+    """The given IoU threshold, else half the truth's extreme value (its minimum for a
+    negative object, its maximum otherwise)."""
+    if threshold is not None:
+        return float(threshold)
+    return 0.5 * (float(t.min()) if _negative_object(t) else float(t.max()))
 
 
 # ---------------------------------------------------------------- single volumes
@@ -268,15 +286,17 @@ def iou(volume: np.ndarray | torch.Tensor, truth: np.ndarray | torch.Tensor,
     """Intersection over union of the thresholded shapes (any rank).
 
     Both arrays are thresholded at the same value (default ``0.5 * truth.max()``);
-    a voxel is in the shape when its value is strictly greater. Returns 1 when
-    both shapes are empty.
+    a voxel is in the shape when its value is strictly greater. For a negative
+    object (``-truth.min() > truth.max()``) the default is ``0.5 * truth.min()``
+    and a voxel is in the shape when its value is strictly smaller. Returns 1
+    when both shapes are empty.
 
     Raises:
         ValueError: if the shapes differ or the arrays are empty.
     """
     v, t = _pair(volume, truth, None, tuple(range(0, 9)))
     thr = _threshold(t, threshold)
-    return float(_iou_frames(v.reshape(1, -1), t.reshape(1, -1), thr)[0])
+    return float(_iou_frames(v.reshape(1, -1), t.reshape(1, -1), thr, _negative_object(t))[0])
 
 
 # ---------------------------------------------------------------- movies
@@ -292,7 +312,9 @@ def evaluate_volumes(volume: np.ndarray | torch.Tensor, truth: np.ndarray | torc
         truth: ground truth, same shape.
         data_range: PSNR/SSIM data range; default ``max - min`` of the **whole truth
             movie** (one scale for all frames, so per-frame numbers are comparable).
-        threshold: IoU threshold; default ``0.5 * max`` of the whole truth movie.
+        threshold: IoU threshold; default ``0.5 * max`` of the whole truth movie
+            (``0.5 * min`` for a negative object, whose shape is then the voxels
+            below the threshold: see :func:`iou`).
         win_size: SSIM window side (odd). If a volume side is smaller than the
             window, the largest odd window that fits is used instead (reported as
             ``ssim_win_size``; skimage would refuse such volumes); below 3, SSIM
@@ -301,7 +323,8 @@ def evaluate_volumes(volume: np.ndarray | torch.Tensor, truth: np.ndarray | torc
 
     Returns:
         A dict with ``frames`` (T), ``shape`` (T, Z, Y, X), ``data_range``,
-        ``iou_threshold``, ``ssim_win_size``, ``per_frame`` (metric name -> list of T
+        ``iou_threshold``, ``iou_below`` (True for a negative object: the shape is
+        below the threshold), ``ssim_win_size``, ``per_frame`` (metric name -> list of T
         floats) and ``mean`` (metric name -> mean over frames of the per-frame values),
         for the metrics of :data:`METRIC_NAMES`. PSNR is ``inf`` for a frame that
         matches exactly (and its mean is then ``inf``).
@@ -315,6 +338,7 @@ def evaluate_volumes(volume: np.ndarray | torch.Tensor, truth: np.ndarray | torc
         v, t = v[None], t[None]
     r = _data_range(t, data_range)
     thr = _threshold(t, threshold)
+    below = _negative_object(t)
     spatial = min(t.shape[1:])
     win = min(int(win_size), spatial if spatial % 2 == 1 else spatial - 1)
     # frame chunks: the float64 temporaries stay bounded whatever the movie's length
@@ -326,7 +350,7 @@ def evaluate_volumes(volume: np.ndarray | torch.Tensor, truth: np.ndarray | torc
         m = _mse_frames(x, y)
         parts["mse"].append(m)
         parts["psnr"].append(_psnr_from_mse(m, r))
-        parts["iou"].append(_iou_frames(x, y, thr))
+        parts["iou"].append(_iou_frames(x, y, thr, below))
         s = (_ssim_frames(x, y, r, win, SSIM_K1, SSIM_K2) if win >= 3
              else torch.full_like(m, float("nan")))
         parts["ssim"].append(s)
@@ -338,6 +362,7 @@ def evaluate_volumes(volume: np.ndarray | torch.Tensor, truth: np.ndarray | torc
         "shape": [int(s) for s in t.shape],
         "data_range": r,
         "iou_threshold": thr,
+        "iou_below": below,
         "ssim_win_size": win if win >= 3 else None,
         "per_frame": per_frame,
         "mean": {k: float(np.mean(per_frame[k])) for k in METRIC_NAMES},

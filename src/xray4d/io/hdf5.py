@@ -25,7 +25,8 @@ from ..resources import GB, available_memory
 from .files import atomic_path
 
 __all__ = ["load_recording", "save_recording", "load_reconstruction", "save_reconstruction",
-           "load_volume", "load_volume_times", "peek_recording", "peek_pixel_size", "describe_file"]
+           "load_volume", "load_volume_times", "peek_recording", "peek_pixel_size", "describe_file",
+           "peek_volume"]
 
 ROOT_ATTRS = ("pixel_size_m", "energy_keV", "propagation_distance_m")
 
@@ -134,6 +135,32 @@ def _check_shape(path: str, name: str, arr: np.ndarray, allowed: list[tuple[int,
         raise InputError(path, name, f"wrong shape {arr.shape}, expected {want}")
 
 
+def _check_flat_dark(path: str, white: np.ndarray | None, dark: np.ndarray | None) -> None:
+    """Refuse flat (and dark) fields from which no transmission can be computed.
+
+    The fields are (N, V, H, W), finite already. As the flat/dark correction does
+    (:func:`xray4d.physics.flat_dark_correct`), each is averaged over its N frames;
+    every view needs at least one pixel where the flat is above the dark (above zero
+    without a dark field). Pixels where it is not are dead and corrected to a
+    transmission of 1; a view with no live pixel at all (an all-zero flat, or a dark
+    at or above the flat everywhere) is an InputError naming the flat field's dataset.
+    """
+    if white is None:
+        return
+    flat = white.mean(axis=0, dtype=np.float64)
+    below = np.zeros_like(flat) if dark is None else dark.mean(axis=0, dtype=np.float64)
+    live = (flat - below > 0).reshape(flat.shape[0], -1).any(axis=1)
+    if live.all():
+        return
+    view = int(np.flatnonzero(~live)[0])
+    if dark is None:
+        fault = f"flat field is zero or negative in every pixel of view {view}"
+    else:
+        fault = (f"flat field is not above the dark field (/exchange/data_dark) in any pixel "
+                 f"of view {view}")
+    raise InputError(path, "/exchange/data_white", fault + ": no transmission can be computed")
+
+
 # ---------------------------------------------------------------- recordings
 
 def load_recording(path: str | os.PathLike) -> Recording:
@@ -169,6 +196,7 @@ def load_recording(path: str | os.PathLike) -> Recording:
             fields[name] = arr
         if quantity == "intensity" and fields["data_white"] is None:
             raise InputError(path, "/exchange/data_white", "missing, needed for quantity=intensity")
+        _check_flat_dark(path, fields["data_white"], fields["data_dark"])
         truth = _read(f, path, "/ground_truth/volume", ranks=(4,), required=False)
         if truth is not None:
             _check_shape(path, "/ground_truth/volume", truth, [(t, h, w, w)])
@@ -322,14 +350,38 @@ def load_volume_times(path: str | os.PathLike, dataset: str, frames: int
         with h5py.File(path, "r") as f:
             if name not in f:
                 return np.arange(frames, dtype=np.float64), "frame index"
+            # the declared shape first: a file may declare any number of times
+            shape = getattr(f[name], "shape", None)
+            if shape != (frames,):
+                raise InputError(path, name, f"wrong shape {shape}, expected ({frames},)")
             t = np.asarray(f[name][()], dtype=np.float64)
     except _H5_READ_ERRORS:
         raise InputError(path, name, "unreadable, file truncated or corrupt?") from None
-    if t.shape != (frames,):
-        raise InputError(path, name, f"wrong shape {t.shape}, expected ({frames},)")
     if not np.all(np.isfinite(t)) or (frames > 1 and not np.all(np.diff(t) > 0)):
         raise InputError(path, name, "times must be finite and strictly increasing")
     return t, name
+
+
+def peek_volume(path: str | os.PathLike,
+                datasets: tuple[str, ...] = ("/ground_truth/volume", "/reconstruction/volume")
+                ) -> tuple[tuple[int, int, int, int], str] | None:
+    """The shape (T, Z, Y, X) that the first of ``datasets`` present in the file declares,
+    from the metadata alone (a 3D volume is one frame), and that dataset; None when the file
+    does not say (:func:`load_volume` or :func:`load_reconstruction` then name the fault).
+    The default order is :func:`load_volume`'s. No array is read."""
+    try:
+        with h5py.File(path, "r") as f:
+            for name in datasets:
+                if name in f:
+                    d = f[name]
+                    if not isinstance(d, h5py.Dataset) or d.ndim not in (3, 4):
+                        return None
+                    shape = tuple(int(n) for n in d.shape)
+                    shape = (1, *shape) if len(shape) == 3 else shape
+                    return (shape, name) if min(shape) >= 1 else None  # type: ignore[return-value]
+    except _H5_READ_ERRORS:
+        return None
+    return None
 
 
 def peek_recording(path: str | os.PathLike

@@ -78,14 +78,20 @@ def flat_dark_correct(data: torch.Tensor, white: torch.Tensor, dark: torch.Tenso
         data: (..., V, H, W) raw counts.
         white: flat fields (V, H, W) or (N, V, H, W); averaged over N.
         dark: dark fields, same layouts, or None (no dark current).
-        eps: floor of the denominator (dead pixels).
+        eps: dead pixels are those where ``white - dark <= eps``: the flat carries no
+            signal there, and their transmission is 1 (nothing absorbed, no
+            information) rather than a division by a vanishing or negative number.
+            Finite inputs give a finite result.
     """
     w = white.mean(dim=0) if white.dim() == data.dim() else white
     if dark is None:
         d = torch.zeros_like(w)
     else:
         d = dark.mean(dim=0) if dark.dim() == data.dim() else dark
-    return (data - d) / (w - d).clamp_min(eps)
+    gain = w - d
+    dead = gain <= eps
+    trans = (data - d) / torch.where(dead, torch.ones_like(gain), gain)
+    return torch.where(dead, torch.ones_like(trans), trans)
 
 
 def minus_log(transmission: torch.Tensor, floor: float = 1e-6) -> torch.Tensor:

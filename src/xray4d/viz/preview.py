@@ -1,7 +1,12 @@
 """Figures a user checks at a glance: slices, maximum-intensity projections,
 measured vs predicted projections, the movie as GIF/MP4, and the loss curve.
 
-All files are written atomically into one preview folder.
+All files are written atomically into one preview folder. Any detector shape
+(a volume (T, H, W, W) with H != W: its slices differ in height) and any sign
+of the values is shown: the colour range always spans zero and the data
+(:func:`display_range`), and a maximum-intensity projection keeps, along each
+ray, the value of largest magnitude (:func:`signed_mip`), which is the maximum
+for a non-negative volume.
 """
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ import numpy as np
 
 from ..io import atomic_path
 
-__all__ = ["frame_panel", "write_previews", "pick_frames"]
+__all__ = ["frame_panel", "write_previews", "pick_frames", "display_range", "signed_mip"]
 
 
 def _matplotlib():
@@ -30,24 +35,59 @@ def pick_frames(n_frames: int, count: int = 6) -> list[int]:
     return sorted({int(round(i)) for i in np.linspace(0, n_frames - 1, count)})
 
 
-def _colour(img: np.ndarray, vmax: float, cmap: str = "magma") -> np.ndarray:
+def display_range(*arrays: np.ndarray | None) -> tuple[float, float]:
+    """Colour range ``(vmin, vmax)`` of the given arrays (None skipped): it spans zero and
+    every finite value, so all-negative data show as well as non-negative ones, and
+    ``vmin < vmax`` always holds (a constant or empty input gets a range of width 1)."""
+    lo, hi = 0.0, 0.0
+    for a in arrays:
+        if a is None or np.size(a) == 0:
+            continue
+        finite = np.asarray(a)[np.isfinite(a)]
+        if finite.size:
+            lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
+    if not hi > lo:           # all zero: any range will do
+        return lo, lo + 1.0
+    return lo, hi
+
+
+def signed_mip(volume: np.ndarray, axis: int) -> np.ndarray:
+    """Maximum-intensity projection along ``axis`` that keeps the sign: along each ray, the
+    value of largest magnitude (the plain maximum for a non-negative volume; the most
+    negative value where the object is negative)."""
+    vol = np.asarray(volume)
+    hi, lo = vol.max(axis=axis), vol.min(axis=axis)
+    return np.where(-lo > hi, lo, hi)
+
+
+def _colour(img: np.ndarray, vrange: tuple[float, float], cmap: str = "magma") -> np.ndarray:
     from matplotlib import colormaps
-    norm = np.clip(img / vmax, 0, 1) if vmax > 0 else np.zeros_like(img)
+    lo, hi = vrange
+    norm = np.clip((img - lo) / (hi - lo), 0, 1) if hi > lo else np.zeros_like(img)
     return (colormaps[cmap](norm)[..., :3] * 255).astype(np.uint8)
 
 
-def frame_panel(frame: np.ndarray, vmax: float, mip_vmax: float | None = None) -> np.ndarray:
+def _range_of(v: float | tuple[float, float]) -> tuple[float, float]:
+    """A colour range from ``(vmin, vmax)``, or from ``vmax`` alone (then ``vmin`` is 0)."""
+    return (float(v[0]), float(v[1])) if isinstance(v, tuple) else (0.0, float(v))
+
+
+def frame_panel(frame: np.ndarray, vmax: float | tuple[float, float],
+                mip_vmax: float | tuple[float, float] | None = None) -> np.ndarray:
     """One frame f[z, y, x] as an RGB image: central slices (top) and MIPs (bottom).
 
     Columns: the x-y plane (seen from above), x-z (seen along y, like view 0),
-    y-z (seen along x). Separated by a 2-pixel gap.
+    y-z (seen along x). Separated by a 2-pixel gap. ``vmax`` (and ``mip_vmax``,
+    default the same) is the top of the colour range, or a ``(vmin, vmax)`` pair
+    (see :func:`display_range`). Any Z (the detector's rows) works: tiles shorter
+    than their row are padded at the bottom.
     """
     z, y, x = frame.shape
     slices = [frame[z // 2], frame[:, y // 2, :], frame[:, :, x // 2]]
-    mips = [frame.max(axis=0), frame.max(axis=1), frame.max(axis=2)]
+    mips = [signed_mip(frame, 0), signed_mip(frame, 1), signed_mip(frame, 2)]
     mip_vmax = vmax if mip_vmax is None else mip_vmax
     rows = []
-    for imgs, vm in ((slices, vmax), (mips, mip_vmax)):
+    for imgs, vm in ((slices, _range_of(vmax)), (mips, _range_of(mip_vmax))):
         h = max(i.shape[0] for i in imgs)
         tiles = []
         for im in imgs:
@@ -57,7 +97,17 @@ def frame_panel(frame: np.ndarray, vmax: float, mip_vmax: float | None = None) -
             tiles.append(np.full((h, 2, 3), 255, np.uint8))
         rows.append(np.concatenate(tiles[:-1], axis=1))
         rows.append(np.full((2, rows[-1].shape[1], 3), 255, np.uint8))
+    width = max(r.shape[1] for r in rows)     # the slice and MIP rows can differ in width
+    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255)
+            for r in rows]
     return np.concatenate(rows[:-1], axis=0)
+
+
+def _side_by_side(images: Sequence[np.ndarray]) -> np.ndarray:
+    """2D images next to each other, the shorter padded at the bottom with NaN (blank)."""
+    h = max(im.shape[0] for im in images)
+    return np.concatenate([np.pad(im.astype(np.float32), ((0, h - im.shape[0]), (0, 0)),
+                                  constant_values=np.nan) for im in images], axis=1)
 
 
 def _save_png(fig, path: Path) -> None:
@@ -76,14 +126,14 @@ def write_movie(volume: np.ndarray, out_dir: Path, fps: float = 8.0,
     """movie.gif (and movie.mp4 where ffmpeg is available) of the frame panels."""
     import imageio.v3 as iio
 
-    vmax = float(max(volume.max(), truth.max() if truth is not None else 0)) or 1.0
+    vrange = display_range(volume, truth)
     factor = max(1, 256 // max(volume.shape[1:]))
     frames = []
     for t in range(volume.shape[0]):
-        panel = frame_panel(volume[t], vmax)
+        panel = frame_panel(volume[t], vrange)
         if truth is not None:
             gap = np.full((4, panel.shape[1], 3), 255, np.uint8)
-            panel = np.concatenate([frame_panel(truth[t], vmax), gap, panel], axis=0)
+            panel = np.concatenate([frame_panel(truth[t], vrange), gap, panel], axis=0)
         frames.append(_upscale(panel, factor))
     written = []
     gif = out_dir / "movie.gif"
@@ -154,7 +204,7 @@ def write_previews(out_dir: str | os.PathLike, volume: np.ndarray, projections: 
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     frames = pick_frames(volume.shape[0])
-    vmax = float(max(volume.max(), truth.max() if truth is not None else 0)) or 1.0
+    vmin, vmax = display_range(volume, truth)
 
     # slices and MIPs of selected frames (truth above reconstruction where known)
     rows = [("reconstruction", volume)] + ([("truth", truth)] if truth is not None else [])
@@ -163,10 +213,12 @@ def write_previews(out_dir: str | os.PathLike, volume: np.ndarray, projections: 
     for i, t in enumerate(frames):
         for r, (name, vol) in enumerate(rows):
             z, y, x = vol[t].shape
-            axes[i, 2 * r].imshow(np.concatenate([vol[t][z // 2], vol[t][::-1, y // 2, :]], axis=1),
-                                  cmap="magma", vmin=0, vmax=vmax)
-            axes[i, 2 * r + 1].imshow(np.concatenate([vol[t].max(0), vol[t][::-1].max(1)], axis=1),
-                                      cmap="magma", vmin=0, vmax=vmax)
+            # z // 2 is (Y, X), the y // 2 slice (Z, X): heights differ when Z != Y
+            axes[i, 2 * r].imshow(_side_by_side([vol[t][z // 2], vol[t][::-1, y // 2, :]]),
+                                  cmap="magma", vmin=vmin, vmax=vmax)
+            axes[i, 2 * r + 1].imshow(_side_by_side([signed_mip(vol[t], 0),
+                                                     signed_mip(vol[t][::-1], 1)]),
+                                      cmap="magma", vmin=vmin, vmax=vmax)
             if i == 0:
                 axes[i, 2 * r].set_title(f"{name}: slices z | y", fontsize=8)
                 axes[i, 2 * r + 1].set_title(f"{name}: MIP along z | y", fontsize=8)
@@ -184,14 +236,14 @@ def write_previews(out_dir: str | os.PathLike, volume: np.ndarray, projections: 
         sel = frames[:: max(1, len(frames) // 3)][:3]
         fig, axes = plt.subplots(len(sel) * n_views, 3, figsize=(7.5, 2.0 * len(sel) * n_views),
                                  squeeze=False)
-        pmax = float(projections.max()) or 1.0
+        pmin, pmax = display_range(projections, predicted)
         for i, t in enumerate(sel):
             for v in range(n_views):
                 row = i * n_views + v
                 res = projections[t, v] - predicted[t, v]
-                rmax = float(np.abs(res).max()) or 1.0
-                axes[row, 0].imshow(projections[t, v], cmap="gray", vmin=0, vmax=pmax)
-                axes[row, 1].imshow(predicted[t, v], cmap="gray", vmin=0, vmax=pmax)
+                rmax = display_range(np.abs(res))[1]
+                axes[row, 0].imshow(projections[t, v], cmap="gray", vmin=pmin, vmax=pmax)
+                axes[row, 1].imshow(predicted[t, v], cmap="gray", vmin=pmin, vmax=pmax)
                 im = axes[row, 2].imshow(res, cmap="RdBu_r", vmin=-rmax, vmax=rmax)
                 fig.colorbar(im, ax=axes[row, 2], fraction=0.046)
                 ang = f", {angles_deg[t, v]:g} deg" if angles_deg is not None else ""
