@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..cli import UsageError, read_config_overrides
+from ..cli import UsageError, claim_outputs, read_config_overrides
 
 #: view angles (degrees) by number of views: XMPI-like, the first two 23.8 deg apart
 VIEW_ANGLES = {1: (0.0,), 2: (0.0, 23.8), 3: (0.0, 23.8, 67.5), 4: (0.0, 23.8, 67.5, 112.5)}
@@ -331,6 +331,16 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     from ..io import atomic_path, save_recording
 
     methods = _check(args)
+    from ..io.files import Output, check_inputs
+    out = Path(args.out)
+    if args.config:
+        check_inputs([(args.config, "--config")])
+    claim_outputs(args, [Output(out, "--out", folder=True, replace=True),
+                         Output(out / "recordings", "--out", folder=True, replace=True)]
+                  + [Output(out / n, "--out") for n in ("benchmark.json", "benchmark.md",
+                                                          "quality_vs_time.png")]
+                  + [Output(out / "recordings" / f"{c}_{v}views.h5", "--out")
+                     for c in args.cases for v in args.views], [args.config], force=args.force)
     overrides: dict[str, Any] = {}
     if args.config:
         overrides = read_config_overrides(args.config)
@@ -339,7 +349,6 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
             resolve_config("default", overrides)
         except ValueError as exc:
             raise UsageError(f"{args.config}: --config: {exc}") from None
-    out = Path(args.out)
     (out / "recordings").mkdir(parents=True, exist_ok=True)
     threads = args.threads or torch.get_num_threads()
     summary: dict[str, Any] = {

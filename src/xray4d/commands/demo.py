@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from ..cli import UsageError
+from ..cli import UsageError, claim_outputs
 
 DEMO_SIMULATION = {"size": 64, "frames": 40, "angles_deg": (0.0, 23.8), "noise": 0.01, "seed": 0}
 
@@ -117,12 +117,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.size < 8 or args.frames < 2:
         raise UsageError("--size must be >= 8 and --frames >= 2")
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out}: --out: exists and is not a folder")
-    earlier = [name for name in DEMO_OUTPUTS if (out / name).exists()]
-    if earlier and not args.force:
-        raise UsageError(f"{out}: --out: holds the results of an earlier demo ({earlier[0]}); "
-                         "use --force to overwrite them")
+    from ..io.files import Output
+    claim_outputs(args, [Output(out, "--out", folder=True, replace=True)]
+                  + [Output(out / name, "--out", folder="." not in name)
+                     for name in (*DEMO_OUTPUTS, "reconstruction.h5.ckpt")], force=args.force)
     sim = dict(DEMO_SIMULATION, size=args.size, frames=args.frames)
     cfg = resolve_config("fast", {"train": {"time_budget_s": args.time_budget, "iterations": None}})
     # the sizes are the user's: refuse what cannot fit before simulating anything

@@ -175,10 +175,12 @@ def run(args: argparse.Namespace, stream: TextIO | None = None) -> int:
             raise UsageError(f"--device: unknown torch device {args.device!r}") from None
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise UsageError(f"--device: {args.device} requested but CUDA is not available")
+    from ..cli import claim_outputs
+    from ..io.files import Output, check_inputs
+    check_inputs([(args.reconstruction, "/"), (args.truth, "/")])
     if args.json is not None:
-        from ..cli import check_output
-        check_output(args.json, [args.reconstruction, args.truth], force=args.force,
-                     option="--json")
+        claim_outputs(args, [Output(Path(args.json), "--json")],
+                      [args.reconstruction, args.truth], force=args.force)
     result = evaluate_files(args.reconstruction, args.truth, data_range=args.data_range,
                             threshold=args.threshold, device=args.device)
     print(f"reconstruction: {args.reconstruction}" + (f" (method {result['method']})"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cli import UsageError, check_output, parse_angles
+from ..cli import UsageError, claim_outputs, parse_angles
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -74,14 +74,14 @@ def _pixel_size(path: str) -> float | None:
 def cmd_project(args: argparse.Namespace) -> int:
     """Project the volume of ``args.volume`` into the recording ``args.out``."""
     from ..io import load_volume, save_recording
+    from ..io.files import Output, check_inputs
     from ..simulate import simulate_recording
 
     angles = parse_angles(args.angles)
     if not (math.isfinite(args.noise) and args.noise >= 0):
         raise UsageError(f"--noise: must be a finite number >= 0, got {args.noise}")
-    check_output(args.out, [args.volume], force=args.force)
-    if Path(args.out).is_dir():
-        raise UsageError(f"{args.out}: --out: is a directory")
+    check_inputs([(args.volume, "/")])
+    claim_outputs(args, [Output(Path(args.out))], [args.volume], force=args.force)
 
     volume, dataset = load_volume(args.volume)        # InputError on any fault
     times, time_source = _frame_times(args.volume, dataset, volume.shape[0])

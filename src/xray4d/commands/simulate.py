@@ -16,7 +16,7 @@ import math
 import time
 from pathlib import Path
 
-from ..cli import UsageError, check_output, parse_angles
+from ..cli import UsageError, claim_outputs, parse_angles
 
 #: command-line flag of each DropletCollision field (defaults come from the dataclass)
 DROPLET_FLAGS: dict[str, tuple[str, str]] = {
@@ -103,6 +103,7 @@ def _frame_of(times: list[str], phase: str) -> int | None:
 def cmd_simulate_droplets(args: argparse.Namespace) -> int:
     """Simulate a droplet collision and write it as a recording file."""
     from ..io import save_recording
+    from ..io.files import Output
     from ..resources import check_fits, estimate_simulation
     from ..simulate import DropletCollision, simulate_droplets
 
@@ -148,9 +149,7 @@ def cmd_simulate_droplets(args: argparse.Namespace) -> int:
             refractive_index(args.material, args.density, args.energy_kev)
         except ValueError as exc:
             raise UsageError(f"--material: {exc}") from None
-    if Path(args.out).is_dir():
-        raise UsageError(f"{args.out}: --out: is a directory")
-    check_output(args.out, [], force=args.force)
+    claim_outputs(args, [Output(Path(args.out))], force=args.force)
     # sizes are the user's: refuse what cannot fit before allocating anything
     check_fits(estimate_simulation(args.size, args.frames, len(angles), args.oversample))
 
