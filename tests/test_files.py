@@ -525,3 +525,50 @@ def test_full_disk_keeps_the_earlier_output_in_one_line(verb: str, d: Path, monk
         with h5py.File(out, "r") as f:
             assert f["/reconstruction/volume"].shape == (T, H, W, W)
         assert not (d / "out.h5.ckpt").exists()
+
+
+def test_file_size_limit_ends_in_one_line_and_no_partial_file(tmp_path: Path) -> None:
+    """A real failed write (no monkeypatch): the file size limit makes HDF5's writes fail."""
+    import resource
+
+    out = tmp_path / "sim.h5"
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16384, 16384))
+
+    r = subprocess.run([sys.executable, "-m", "xray4d", "simulate", "droplets", "--size", "16",
+                        "--frames", "4", "--out", str(out)], capture_output=True, text=True,
+                       timeout=300, env=ENV, preexec_fn=limit)
+    assert_refused(r.returncode, r.stderr, str(out), "File too large")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_hdf5_built_in_memory_has_the_bytes_hdf5_writes_to_disk(tmp_path: Path,
+                                                                monkeypatch) -> None:
+    """The in-memory image (written by Python, so a full disk is a plain OSError) is the
+    same file, byte for byte, as HDF5 writing to disk itself (what xray4d wrote before)."""
+    import xray4d.io.hdf5 as xio
+    from xray4d.io import load_recording, save_recording
+
+    rec = load_recording(write_recording(tmp_path / "src.h5"))
+    rec.attrs["description"] = "a droplet " * 20
+    save_recording(rec, tmp_path / "memory.h5")
+    monkeypatch.setattr(xio, "IN_MEMORY_SHARE", 0.0)
+    save_recording(rec, tmp_path / "disk.h5")
+    assert (tmp_path / "memory.h5").read_bytes() == (tmp_path / "disk.h5").read_bytes()
+
+
+def test_hdf5_too_large_for_memory_and_disk_is_refused_before_writing(tmp_path: Path,
+                                                                       monkeypatch) -> None:
+    import xray4d.io.hdf5 as xio
+
+    class Full:
+        f_bavail, f_frsize = 10, 4096           # 40 KiB free
+
+    monkeypatch.setattr(xio, "IN_MEMORY_SHARE", 0.0)
+    monkeypatch.setattr(xio.os, "statvfs", lambda _p: Full())
+    out = tmp_path / "sim.h5"
+    rc, err = run(["simulate", "droplets", "--size", "8", "--frames", "2", "--out", str(out)])
+    assert_refused(rc, err, str(out), "GB free on its file system; nothing was written")
+    assert list(tmp_path.iterdir()) == []
