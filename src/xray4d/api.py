@@ -9,13 +9,15 @@ from pathlib import Path
 
 from .config import ReconstructionConfig, measurement_preset, resolve_config
 from .data import FitResult, Recording
-from .errors import InputError
+from .errors import InputError, OutputError
 from .io import atomic_path, load_recording, peek_recording, save_reconstruction
+from .io.files import Output, check_inputs, locked_outputs, remove_own_stale_temps
 from .reconstruct.registry import get_method
 from .resources import check_reconstruction
 from .viz.preview import write_previews
 
-__all__ = ["reconstruct", "reconstruct_file", "resolve_config", "preview_dir", "checkpoint_file"]
+__all__ = ["reconstruct", "reconstruct_file", "resolve_config", "preview_dir", "checkpoint_file",
+           "reconstruct_outputs"]
 
 
 def reconstruct(recording: Recording, config: ReconstructionConfig | None = None, *,
@@ -61,37 +63,68 @@ def checkpoint_file(out: str | os.PathLike) -> Path:
     return out.with_name(out.name + ".ckpt")
 
 
+def reconstruct_outputs(out: str | os.PathLike, previews: bool = True,
+                        resume: bool = False) -> list[Output]:
+    """What :func:`reconstruct_file` writes for ``out``, for
+    :func:`xray4d.io.files.check_outputs`: the file, its checkpoint (consumed and
+    replaced when resuming), and with ``previews`` the preview folder and its config copy."""
+    out = Path(out)
+    outputs = [Output(out, "--out"),
+               Output(checkpoint_file(out), "checkpoint of --out", replace=resume,
+                      exists_hint="an interrupted run's: --resume continues it, --force "
+                                  "starts over")]
+    if previews:
+        pdir = preview_dir(out)
+        outputs += [Output(pdir, "preview folder of --out", folder=True),
+                    Output(pdir / "config.yaml", "config copy of --out")]
+    return outputs
+
+
 def reconstruct_file(recording_path: str | os.PathLike, out: str | os.PathLike,
                      config: ReconstructionConfig | None = None, *, resume: bool = False,
-                     progress: bool = True, previews: bool = True) -> FitResult:
+                     progress: bool = True, previews: bool = True,
+                     force: bool = True) -> FitResult:
     """Load a recording, reconstruct it, write the reconstruction file and its previews.
 
     The checkpoint ``OUT.ckpt`` is kept while fitting (``resume=True`` continues
-    from it) and removed once the output is complete.
+    from it) and removed once the output is complete. Before anything is loaded the
+    outputs (:func:`reconstruct_outputs`) are checked and ``out`` is locked for the
+    whole run (:func:`xray4d.io.files.locked_outputs`): never the recording, a second
+    run writing the same ``out`` is refused, and with ``force=False`` existing
+    outputs are refused too (:class:`~xray4d.errors.OutputError`).
     """
-    declared = peek_recording(recording_path)
-    if declared is not None:   # refuse what cannot fit before loading anything
-        (t, v, h, w), angle_sets, truth, quantity = declared
-        config = config or resolve_config(quantity=quantity)
-        check_reconstruction(t, v, h, w, config, angle_sets=angle_sets, truth=truth,
-                             source=str(recording_path), intensity=quantity == "intensity",
-                             field_method=get_method(config.method).fits_field)
-    rec = load_recording(recording_path)
-    config = config or resolve_config(quantity=rec.quantity)
     ckpt = checkpoint_file(out)
     if resume and not ckpt.exists():
         raise InputError(ckpt, "checkpoint", "no checkpoint to resume from")
-    result = reconstruct(rec, config, checkpoint_path=ckpt, resume=resume, progress=progress)
-    save_reconstruction(result.reconstruction, out)
-    if previews:
-        pdir = preview_dir(out)
-        measured = rec.projections if result.measured is None else result.measured
-        write_previews(pdir, result.reconstruction.volume, measured, result.predicted,
-                       result.losses, result.loss_times, truth=rec.truth,
-                       loss_terms=result.loss_terms,
-                       angles_deg=rec.geometry.angles_deg,
-                       title=f"{config.method}: {Path(recording_path).name}")
-        with atomic_path(pdir / "config.yaml") as tmp:
-            tmp.write_text(config.to_yaml())
-    ckpt.unlink(missing_ok=True)
+    check_inputs([(recording_path, "/")] + ([(ckpt, "checkpoint")] if resume else []))
+    with locked_outputs(reconstruct_outputs(out, previews, resume), [recording_path], force):
+        declared = peek_recording(recording_path)
+        if declared is not None:   # refuse what cannot fit before loading anything
+            (t, v, h, w), angle_sets, truth, quantity = declared
+            config = config or resolve_config(quantity=quantity)
+            check_reconstruction(t, v, h, w, config, angle_sets=angle_sets, truth=truth,
+                                 source=str(recording_path), intensity=quantity == "intensity",
+                                 field_method=get_method(config.method).fits_field)
+        rec = load_recording(recording_path)
+        config = config or resolve_config(quantity=rec.quantity)
+        result = reconstruct(rec, config, checkpoint_path=ckpt, resume=resume, progress=progress)
+        try:
+            save_reconstruction(result.reconstruction, out)
+        except OutputError as exc:      # e.g. a full disk: the fit is not lost with it
+            if not ckpt.exists():
+                raise
+            raise OutputError(exc.path, exc.option, f"{exc.fault}; the fit is kept in {ckpt}, "
+                              "--resume --force writes it once there is room") from None
+        if previews:
+            pdir = preview_dir(out)
+            measured = rec.projections if result.measured is None else result.measured
+            write_previews(pdir, result.reconstruction.volume, measured, result.predicted,
+                           result.losses, result.loss_times, truth=rec.truth,
+                           loss_terms=result.loss_terms,
+                           angles_deg=rec.geometry.angles_deg,
+                           title=f"{config.method}: {Path(recording_path).name}")
+            with atomic_path(pdir / "config.yaml") as tmp:
+                tmp.write_text(config.to_yaml())
+        ckpt.unlink(missing_ok=True)
+        remove_own_stale_temps(ckpt)
     return result

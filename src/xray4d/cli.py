@@ -6,6 +6,7 @@ input faults become one line on stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import math
 import os
@@ -15,7 +16,7 @@ from typing import Callable, TypeVar
 
 
 from . import __version__
-from .errors import DivergenceError, InputError, ResourceError
+from .errors import DivergenceError, InputError, OutputError, ResourceError
 
 __all__ = ["main", "int_range", "float_range", "list_of", "with_range", "SEED_MAX",
            "ANGLE_LIMIT_DEG"]
@@ -175,28 +176,34 @@ def read_config_overrides(path: str | Path) -> dict:
 
 
 def _same_file(a: Path, b: Path) -> bool:
-    """True when two paths name one file: equal once resolved (symlinks, ``..``), or one
-    inode (hard links, bind mounts)."""
-    if a.resolve() == b.resolve():
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:          # one of them does not exist (yet)
-        return False
+    """True when two paths name one file (see :func:`xray4d.io.files.same_file`)."""
+    from .io.files import same_file
+    return same_file(a, b)
 
 
 def check_output(out: str | Path, inputs: list[str | Path], force: bool = False,
                  option: str = "--out") -> None:
-    """Refuse an output path that is one of the inputs (however spelled), or that exists
-    already unless ``force``. UsageError naming ``option`` otherwise; nothing is touched."""
-    out_p = Path(out)
-    for i in inputs:
-        if _same_file(out_p, Path(i)):
-            raise UsageError(f"{out}: {option}: refusing to overwrite the input file {i}")
-    if out_p.is_dir():
-        raise UsageError(f"{out}: {option}: is a directory")
-    if (out_p.exists() or out_p.is_symlink()) and not force:
-        raise UsageError(f"{out}: {option}: exists (use --force to overwrite)")
+    """Check one output file before any work (:func:`xray4d.io.files.check_outputs`):
+    not an input however spelled, replaced only with ``force``, creatable there.
+    OutputError naming ``option`` otherwise; nothing is touched."""
+    from .io.files import Output, check_outputs
+    check_outputs([Output(Path(out), option)], inputs, force)
+
+
+def claim_outputs(args: argparse.Namespace, outputs: list, inputs: list | tuple = (),
+                  force: bool = False) -> None:
+    """Check a verb's outputs before any work and lock the first until the verb returns.
+
+    ``outputs`` are :class:`xray4d.io.files.Output`; ``inputs`` the files the verb reads
+    (None entries are skipped). The lock is held by :func:`main` (``args.exit_stack``);
+    called without it, the outputs are only checked.
+    """
+    from .io.files import check_outputs, locked_outputs
+    stack = getattr(args, "exit_stack", None)
+    if stack is None:
+        check_outputs(outputs, [i for i in inputs if i is not None], force)
+    else:
+        stack.enter_context(locked_outputs(outputs, inputs, force))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -224,8 +231,10 @@ def _run(argv: list[str] | None) -> int:
     args = parser.parse_args(argv)
     func = args.func
     try:
-        return int(func(args) or 0)
-    except (InputError, UsageError, ResourceError) as exc:
+        with contextlib.ExitStack() as stack:   # output locks a verb holds until it returns
+            args.exit_stack = stack
+            return int(func(args) or 0)
+    except (InputError, OutputError, UsageError, ResourceError) as exc:
         print(f"xray4d {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except DivergenceError as exc:

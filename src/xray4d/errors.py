@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["InputError", "DivergenceError", "ResourceError"]
+__all__ = ["InputError", "OutputError", "DivergenceError", "ResourceError"]
 
 
 class InputError(Exception):
@@ -12,6 +12,19 @@ class InputError(Exception):
     def __init__(self, path: str | os.PathLike, dataset: str, fault: str) -> None:
         self.path, self.dataset, self.fault = str(path), dataset, fault
         super().__init__(f"{self.path}: {dataset}: {fault}")
+
+
+class OutputError(Exception):
+    """An output that cannot or must not be written: one line, file + option + fault.
+
+    Raised before any work when an output is an input, exists without ``--force``, is
+    locked by another run or cannot be created there; and when a write fails (a full
+    disk), after which the earlier file is left as it was.
+    """
+
+    def __init__(self, path: str | os.PathLike, option: str, fault: str) -> None:
+        self.path, self.option, self.fault = str(path), option, fault
+        super().__init__(f"{self.path}: {option}: {fault}")
 
 
 class DivergenceError(RuntimeError):

@@ -185,15 +185,18 @@ def test_failed_write_keeps_the_old_output_and_leaves_no_temp(verb: str, files, 
 
 
 def test_temps_of_killed_writers_are_removed_live_ones_kept(tmp_path: Path) -> None:
+    """Only xray4d's own temporary files (``.NAME.xray4d-PID-RAND.tmp``) of a dead writer go."""
     from xray4d.io import atomic_path
 
     target = tmp_path / "out.h5"
-    dead = tmp_path / ".out.h5.999999999.abc123.tmp"       # beyond pid_max: no such process
-    alive = tmp_path / f".out.h5.{os.getppid()}.def456.tmp"  # a writer that is still running
-    other = tmp_path / ".other.h5.999999999.abc123.tmp"     # another target's temp
-    for p in (dead, alive, other):
+    dead = tmp_path / ".out.h5.xray4d-999999999-abc12345.tmp"      # beyond pid_max: no such process
+    alive = tmp_path / f".out.h5.xray4d-{os.getppid()}-def45678.tmp"  # a writer still running
+    other = tmp_path / ".other.h5.xray4d-999999999-abc12345.tmp"    # another target's temp
+    unmarked = tmp_path / ".out.h5.999999999.abc123.tmp"            # not xray4d's: a user's file
+    for p in (dead, alive, other, unmarked):
         p.write_bytes(b"partial")
     with atomic_path(target) as tmp:
         tmp.write_text("complete")
     assert target.read_text() == "complete"
-    assert not dead.exists() and alive.exists() and other.exists()
+    assert not dead.exists()
+    assert alive.exists() and other.exists() and unmarked.read_bytes() == b"partial"

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cli import (FRAMES_MAX, NOISE, SEED, SIZE_MAX, THREADS, TIME_BUDGET_S, UsageError, int_range,
-                   list_of, read_config_overrides, with_range)
+                   claim_outputs, list_of, read_config_overrides, with_range)
 from ..evaluation.cases import CASES, VIEW_ANGLES
 from ..reconstruct.registry import available_methods, needs_extra, unavailable_reason
 from ..resources import check_fits, estimate_simulation
@@ -122,6 +122,16 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     from ..evaluation.benchmark import run_benchmark
 
     methods = _check(args)
+    from ..io.files import Output, check_inputs
+    out = Path(args.out)
+    if args.config:
+        check_inputs([(args.config, "--config")])
+    claim_outputs(args, [Output(out, "--out", folder=True, replace=True),
+                         Output(out / "recordings", "--out", folder=True, replace=True)]
+                  + [Output(out / n, "--out") for n in ("benchmark.json", "benchmark.md",
+                                                          "quality_vs_time.png")]
+                  + [Output(out / "recordings" / f"{c}_{v}views.h5", "--out")
+                     for c in args.cases for v in args.views], [args.config], force=args.force)
     overrides: dict[str, Any] = {}
     if args.config:
         overrides = read_config_overrides(args.config)

@@ -4,8 +4,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli import FRAMES_MAX, SIZE_MAX, TIME_BUDGET_S, UsageError, int_range, with_range
+from ..cli import FRAMES_MAX, SIZE_MAX, TIME_BUDGET_S, UsageError, claim_outputs, int_range, with_range
 from ..evaluation.cases import DEMO_SIMULATION
+from ..io.files import Output
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -38,12 +39,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.size < 8 or args.frames < 2:
         raise UsageError("--size must be >= 8 and --frames >= 2")
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out}: --out: exists and is not a folder")
-    earlier = [name for name in DEMO_OUTPUTS if (out / name).exists()]
-    if earlier and not args.force:
-        raise UsageError(f"{out}: --out: holds the results of an earlier demo ({earlier[0]}); "
-                         "use --force to overwrite them")
+    claim_outputs(args, [Output(out, "--out", folder=True, replace=True)]
+                  + [Output(out / name, "--out", folder="." not in name)
+                     for name in (*DEMO_OUTPUTS, "reconstruction.h5.ckpt")], force=args.force)
     run_demo(out, size=args.size, frames=args.frames, time_budget_s=args.time_budget,
              progress=not args.quiet)
     return 0

@@ -13,11 +13,12 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from pathlib import Path
 from typing import TextIO
 
 import torch
 
-from ..cli import UsageError, check_output
+from ..cli import UsageError
 from ..evaluation.score import evaluate_files, format_table, write_json
 
 __all__ = ["add_parser", "run"]
@@ -94,9 +95,12 @@ def run(args: argparse.Namespace, stream: TextIO | None = None) -> int:
             raise UsageError(f"--device: unknown torch device {args.device!r}") from None
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise UsageError(f"--device: {args.device} requested but CUDA is not available")
+    from ..cli import claim_outputs
+    from ..io.files import Output, check_inputs
+    check_inputs([(args.reconstruction, "/"), (args.truth, "/")])
     if args.json is not None:
-        check_output(args.json, [args.reconstruction, args.truth], force=args.force,
-                     option="--json")
+        claim_outputs(args, [Output(Path(args.json), "--json")],
+                      [args.reconstruction, args.truth], force=args.force)
     _check_declared_sizes(args.reconstruction, args.truth)
     result = evaluate_files(args.reconstruction, args.truth, data_range=args.data_range,
                             threshold=args.threshold, device=args.device)

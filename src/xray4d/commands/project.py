@@ -12,9 +12,10 @@ import json
 import math
 from pathlib import Path
 
-from ..cli import NOISE, SEED, UsageError, check_output, parse_angles, with_range
+from ..cli import NOISE, SEED, UsageError, claim_outputs, parse_angles, with_range
 from ..errors import ResourceError
 from ..io import load_volume, load_volume_times, peek_pixel_size, peek_volume, save_recording
+from ..io.files import Output, check_inputs
 from ..resources import check_fits, estimate_projection
 from ..simulate import simulate_recording
 
@@ -44,9 +45,8 @@ def cmd_project(args: argparse.Namespace) -> int:
     angles = parse_angles(args.angles)
     if not (math.isfinite(args.noise) and args.noise >= 0):
         raise UsageError(f"--noise: must be a finite number >= 0, got {args.noise}")
-    check_output(args.out, [args.volume], force=args.force)
-    if Path(args.out).is_dir():
-        raise UsageError(f"{args.out}: --out: is a directory")
+    check_inputs([(args.volume, "/")])
+    claim_outputs(args, [Output(Path(args.out))], [args.volume], force=args.force)
     declared = peek_volume(args.volume)
     if declared is not None:     # refuse what cannot fit before loading anything
         (t, z, _, x), _ = declared

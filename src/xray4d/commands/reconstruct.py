@@ -5,7 +5,7 @@ import argparse
 import math
 import time
 
-from ..cli import (ITERATIONS, SEED, TIME_BUDGET_S, UsageError, check_output, float_range,
+from ..cli import (ITERATIONS, SEED, TIME_BUDGET_S, UsageError, float_range,
                    read_config_overrides, with_range)
 
 #: the largest value of the object a user may state: values of f per voxel (attenuation or
@@ -46,7 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="intensity recordings: beta from delta by the material's delta/beta "
                         "(default), or fitted as the field's second channel (--intensity model)")
     p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt of a killed run")
-    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite an existing output file, preview folder or checkpoint")
     p.add_argument("--no-preview", action="store_true", help="skip the preview folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_reconstruct)
@@ -102,9 +103,18 @@ def build_config(args: argparse.Namespace):
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     """Run a reconstruction from the command line."""
-    from ..api import checkpoint_file, preview_dir, reconstruct_file
+    from ..api import checkpoint_file, preview_dir, reconstruct_file, reconstruct_outputs
+    from ..io.files import check_inputs, check_outputs
     from ..reconstruct.registry import available_methods, unavailable_reason
 
+    # inputs and outputs before anything is read or computed; reconstruct_file checks the
+    # outputs again once it holds the output's lock
+    if args.resume and not checkpoint_file(args.out).exists():
+        raise UsageError(f"{checkpoint_file(args.out)}: --resume: no checkpoint to resume from")
+    check_inputs([(args.recording, "/")] + ([(args.config, "--config")] if args.config else [])
+                 + ([(checkpoint_file(args.out), "--resume")] if args.resume else []))
+    check_outputs(reconstruct_outputs(args.out, previews=not args.no_preview, resume=args.resume),
+                  [args.recording, args.config], force=args.force)
     cfg = build_config(args)
     if cfg.method not in available_methods():
         raise UsageError(f"--method: unknown method {cfg.method!r}; available: "
@@ -112,14 +122,10 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     missing = unavailable_reason(cfg.method)      # an optional extra that is not installed
     if missing:
         raise UsageError(f"--method: {missing}")
-    check_output(args.out, [args.recording], force=args.force or args.resume)
-    # the checkpoint beside the output must not be the input either (e.g. IN = OUT.ckpt)
-    check_output(checkpoint_file(args.out), [args.recording], force=True)
-    if args.resume and not checkpoint_file(args.out).exists():
-        raise UsageError(f"{checkpoint_file(args.out)}: --resume: no checkpoint to resume from")
     t0 = time.perf_counter()
     result = reconstruct_file(args.recording, args.out, cfg, resume=args.resume,
-                              progress=not args.quiet, previews=not args.no_preview)
+                              progress=not args.quiet, previews=not args.no_preview,
+                              force=args.force)
     r = result.reconstruction
     print(f"wrote {args.out}: {r.volume.shape[0]} frames of {r.volume.shape[1]} x "
           f"{r.volume.shape[2]} x {r.volume.shape[3]} voxels, method {r.method}, "

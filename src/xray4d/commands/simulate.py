@@ -16,10 +16,11 @@ import math
 import time
 from pathlib import Path
 
-from ..cli import (FRAMES, NOISE, SEED, SIZE, UsageError, check_output, float_range, int_range,
+from ..cli import (FRAMES, NOISE, SEED, SIZE, UsageError, claim_outputs, float_range, int_range,
                    parse_angles, with_range)
 from ..data import Recording
 from ..io import save_recording
+from ..io.files import Output
 from ..physics import refractive_index
 from ..resources import check_fits, estimate_simulation
 from ..simulate import DropletCollision, simulate_droplets, simulate_droplets_intensity
@@ -182,9 +183,7 @@ def cmd_simulate_droplets(args: argparse.Namespace) -> int:
             refractive_index(args.material, args.density, args.energy_kev)
         except ValueError as exc:
             raise UsageError(f"--material: {exc}") from None
-    if Path(args.out).is_dir():
-        raise UsageError(f"{args.out}: --out: is a directory")
-    check_output(args.out, [], force=args.force)
+    claim_outputs(args, [Output(Path(args.out))], force=args.force)
     # sizes are the user's: refuse what cannot fit before allocating anything
     check_fits(estimate_simulation(args.size, args.frames, len(angles), args.oversample,
                                    intensity=args.quantity == "intensity"))

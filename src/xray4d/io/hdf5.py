@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import __version__
 from ..data import QUANTITIES, Reconstruction, Recording
-from ..errors import InputError
+from ..errors import InputError, OutputError
 from ..geometry import Geometry
 from ..resources import GB, available_memory
 from .files import atomic_path
@@ -225,11 +225,52 @@ def load_recording(path: str | os.PathLike) -> Recording:
                      truth, truth_beta, attrs, path)
 
 
+#: an HDF5 file is built in memory and written to disk in one go when twice its size (HDF5's
+#: buffer and the image copied from it) is at most this share of the available memory
+IN_MEMORY_SHARE = 0.25
+
+
+@contextlib.contextmanager
+def _h5_writer(path: str | os.PathLike, nbytes: int) -> Iterator[h5py.File]:
+    """An HDF5 file open for writing whose content goes to ``path`` atomically (``atomic_path``).
+
+    HDF5 writing to disk can crash the process in C when a write fails (measured: SIGSEGV
+    closing the file after a write failed with EFBIG), so the file is built in memory
+    (the ``core`` driver, the same bytes as on disk) and written by Python: a full disk is
+    then an ``OSError``, which ``atomic_path`` turns into one line with nothing written.
+    Files too large for that (``IN_MEMORY_SHARE``) are written by HDF5 directly, after a
+    check that the file system has room for ``nbytes`` (the uncompressed array bytes).
+    """
+    nbytes = int(nbytes) + 2 ** 20                       # + metadata
+    avail = available_memory()
+    in_memory = 2 * nbytes <= IN_MEMORY_SHARE * (avail if avail is not None else 4 * GB)
+    with atomic_path(path) as tmp:
+        if not in_memory:
+            st = os.statvfs(tmp.parent)
+            free = st.f_bavail * st.f_frsize
+            if free < nbytes:
+                raise OutputError(path, "write failed", f"needs up to {nbytes / GB:.3g} GB, "
+                                  f"{free / GB:.3g} GB free on its file system; nothing was written")
+            with h5py.File(tmp, "w") as f:
+                yield f
+            return
+        f = h5py.File(tmp, "w", driver="core", backing_store=False)
+        try:
+            yield f
+            f.flush()
+            image = f.id.get_file_image()
+        finally:
+            f.close()
+        with open(tmp, "wb") as fh:
+            fh.write(image)
+
+
 def save_recording(rec: Recording, path: str | os.PathLike) -> None:
     """Write a recording file atomically."""
     g = rec.geometry
     theta = g.angles_deg[0] if g.angles_shared else g.angles_deg
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    arrays = (rec.projections, rec.white, rec.dark, rec.truth, rec.truth_beta)
+    with _h5_writer(path, sum(np.size(a) * 4 for a in arrays if a is not None)) as f:
         d = f.create_dataset("/exchange/data", data=np.asarray(rec.projections, np.float32))
         d.attrs["quantity"] = rec.quantity
         f.create_dataset("/exchange/theta", data=np.asarray(theta, np.float64))
@@ -297,7 +338,8 @@ _RECONSTRUCTION_ATTRS = ("method", "config", "wall_seconds", "source", "software
 
 def save_reconstruction(rec: Reconstruction, path: str | os.PathLike) -> None:
     """Write a reconstruction file atomically."""
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    arrays = (rec.volume, rec.volume_beta)
+    with _h5_writer(path, sum(np.size(a) * 4 for a in arrays if a is not None)) as f:
         g = f.create_group("reconstruction")
         g.create_dataset("volume", data=np.asarray(rec.volume, np.float32),
                          compression="gzip", compression_opts=1)

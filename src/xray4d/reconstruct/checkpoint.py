@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..data import Recording
-from ..errors import InputError
+from ..errors import InputError, OutputError
 from ..io.files import atomic_path
 
 __all__ = ["CHECKPOINT_FORMAT", "run_fingerprint", "save_checkpoint", "load_checkpoint"]
@@ -61,8 +61,12 @@ def run_fingerprint(recording: Recording, config: dict[str, Any]) -> dict[str, A
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
     """Write ``state`` (tensors and plain values) atomically to ``path``."""
-    with atomic_path(path) as tmp:
-        torch.save({"format": CHECKPOINT_FORMAT, **state}, tmp)
+    try:
+        with atomic_path(path) as tmp:
+            torch.save({"format": CHECKPOINT_FORMAT, **state}, tmp)
+    except RuntimeError as exc:     # torch.save's own write errors, e.g. a full disk
+        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else "write failed"
+        raise OutputError(path, "checkpoint", f"cannot be written ({reason})") from None
 
 
 def _first_difference(a: Any, b: Any, where: str = "config") -> str | None:
