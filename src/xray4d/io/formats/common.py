@@ -6,11 +6,13 @@ command-line option) and what is wrong, as the HDF5 reader does.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import os
 import re
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -19,7 +21,7 @@ from ...errors import InputError
 from ...geometry import Geometry
 from ...resources import GB, available_memory
 
-__all__ = ["OPTION_FLAGS", "check_memory", "checked_float32", "choose_quantity", "field_stack",
+__all__ = ["OPTION_FLAGS", "quiet_loggers", "check_memory", "checked_float32", "choose_quantity", "field_stack",
            "group_frames", "make_recording", "read_angles_file", "resolve_angles", "natural_key"]
 
 #: the command-line flag of each import option, for messages
@@ -27,6 +29,21 @@ OPTION_FLAGS = {"angles": "--angles", "angles_file": "--angles-file", "views": "
                 "recording_index": "--recording-index", "sources": "--source",
                 "flats": "--flats", "darks": "--darks", "quantity": "--quantity",
                 "channel": "--channel"}
+
+
+@contextlib.contextmanager
+def quiet_loggers(*names: str) -> Iterator[None]:
+    """Silence the named libraries' loggers in the block: a file they cannot read is
+    reported once, in the one line of :class:`InputError`, not also in their log lines."""
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def natural_key(name: str) -> list[Any]:

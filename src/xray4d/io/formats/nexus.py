@@ -21,7 +21,8 @@ import numpy as np
 from ...data import Recording
 from ...errors import InputError
 from ..hdf5 import _open
-from .common import check_memory, choose_quantity, field_stack, group_frames, make_recording
+from .common import (check_memory, choose_quantity, field_stack, group_frames, make_recording,
+                     quiet_loggers)
 
 __all__ = ["load_nxtomo", "quantity_nxtomo", "nxtomo_entries"]
 
@@ -104,7 +105,8 @@ def load_nxtomo(path: str | os.PathLike, *, views: int | None = None,
             check_memory(path, f"{entry}/instrument/detector/data", data_ds.shape,
                          data_ds.dtype.itemsize)
     try:
-        nx = NXtomo().load(path, entry, detector_data_as="as_numpy_array")
+        with quiet_loggers("nxtomo", "silx"):
+            nx = NXtomo().load(path, entry, detector_data_as="as_numpy_array")
     except Exception as exc:        # the library raises many kinds on a broken entry
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(path, entry, f"not a readable NXtomo entry ({reason[:200]})") from None

@@ -20,7 +20,7 @@ import numpy as np
 from ...data import Recording
 from ...errors import InputError
 from .common import (check_memory, choose_quantity, field_stack, group_frames, make_recording,
-                     natural_key, resolve_angles)
+                     natural_key, quiet_loggers, resolve_angles)
 
 __all__ = ["load_tiff", "quantity_tiff", "read_tiff_images", "tiff_files"]
 
@@ -46,7 +46,7 @@ def _read_one(path: Path) -> np.ndarray:
     import tifffile
 
     try:
-        with tifffile.TiffFile(path) as tf:
+        with quiet_loggers("tifffile"), tifffile.TiffFile(path) as tf:
             series = tf.series
             if not series or not tf.pages:
                 raise InputError(path, "TIFF", "holds no image")

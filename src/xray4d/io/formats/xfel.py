@@ -17,13 +17,14 @@ images as raw counts (``quantity = intensity``) beside them.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
 
 from ...data import Recording
 from ...errors import InputError
-from .common import check_memory, choose_quantity, make_recording, resolve_angles
+from .common import check_memory, choose_quantity, make_recording, quiet_loggers, resolve_angles
 
 __all__ = ["load_xfel", "quantity_xfel", "camera_sources"]
 
@@ -40,9 +41,10 @@ def _open_run(path: str) -> Any:
     if not os.path.exists(path):
         raise InputError(path, "run", "no such file or folder")
     try:
-        if os.path.isdir(path):
-            return extra_data.RunDirectory(path, parallelize=False)
-        return extra_data.H5File(path)
+        with quiet_loggers("extra_data"):
+            if os.path.isdir(path):
+                return extra_data.RunDirectory(path, parallelize=False)
+            return extra_data.H5File(path)
     except Exception as exc:      # EXtra-data raises many kinds on a broken run
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(path, "run", f"not a readable European XFEL run ({reason[:200]})") from None
@@ -80,7 +82,9 @@ def _views(path: str, run: Any, sources: Sequence[str] | None) -> list[tuple[str
 
 def _read_views(path: str, run: Any, views: list[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
     """The images of every view, (N, V, H, W), and the train IDs of the kept trains."""
-    sel = run.select([(s, k) for s, k in views], require_all=True)
+    with quiet_loggers("extra_data"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")       # no trains with all views: refused below
+        sel = run.select([(s, k) for s, k in views], require_all=True)
     if len(sel.train_ids) == 0:
         raise InputError(path, views[0][0], "no train in which every view recorded an image")
     arrays, counts0 = [], None
@@ -99,7 +103,8 @@ def _read_views(path: str, run: Any, views: list[tuple[str, str]]) -> tuple[np.n
                                          f"{arrays[0].shape[1:]} of {views[0][0]}")
         check_memory(path, name, (kd.shape[0] * len(views), *kd.shape[1:]), kd.dtype.itemsize)
         try:
-            arrays.append(kd.ndarray())
+            with quiet_loggers("extra_data"):
+                arrays.append(kd.ndarray())
         except Exception as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise InputError(path, name, f"unreadable ({reason[:200]}), file truncated or "
