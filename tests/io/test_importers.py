@@ -213,6 +213,24 @@ def test_nxtomo_refuses_views_that_do_not_divide(tmp_path: Path) -> None:
              "6 images do not divide into frames of 4 views")
 
 
+@pytest.mark.parametrize("damage", ["truncated", "zero_tail"])
+@pytest.mark.parametrize("fmt", ["dxchange", "nxtomo"])
+def test_corrupt_hdf5_refused(fmt: str, damage: str, tmp_path: Path) -> None:
+    path = tmp_path / "scan.h5"
+    if fmt == "dxchange":
+        write_dxchange(path, _images(), np.zeros(N))
+    else:
+        write_nxtomo(path, "entry", _images(), np.zeros(N))
+    raw = path.read_bytes()
+    half = len(raw) // 2
+    path.write_bytes(raw[:half] if damage == "truncated" else raw[:half] + bytes(len(raw) - half))
+    with pytest.raises(InputError) as info:
+        load_any(path)
+    exc = info.value
+    assert exc.path == str(path) and "\n" not in str(exc)
+    assert ("not a readable HDF5 file" in exc.fault or "truncated or corrupt" in exc.fault), str(exc)
+
+
 # ------------------------------------------------------------------ TIFF
 
 def test_multipage_tiff_with_shared_angles(tmp_path: Path) -> None:

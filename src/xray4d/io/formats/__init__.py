@@ -59,7 +59,11 @@ _NPY_HINT = ("a .npy array: say its layout with --format onix-npy ([frame, view,
 
 
 def _hdf5_format(path: Path) -> str:
-    """Which HDF5 layout a file holds; ``xray4d`` when unsure (its reader names the fault)."""
+    """Which HDF5 layout a file holds; ``xray4d`` when unsure (its reader names the fault).
+
+    Raises:
+        InputError: the file's tree cannot be walked (truncated or corrupt).
+    """
     try:
         with h5py.File(path, "r") as f:
             data = f.get("/exchange/data")
@@ -69,10 +73,7 @@ def _hdf5_format(path: Path) -> str:
                 return "xfel"
     except (OSError, RuntimeError, KeyError, ValueError, TypeError):
         return "xray4d"
-    try:
-        return "nxtomo" if nxtomo_entries(path) else "xray4d"
-    except InputError:
-        return "xray4d"
+    return "nxtomo" if nxtomo_entries(path) else "xray4d"   # a corrupt tree: refused here
 
 
 def detect_format(path: str | os.PathLike, format: str = "auto") -> str:
