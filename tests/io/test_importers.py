@@ -4,6 +4,7 @@ EXtra-data's mock runs, numpy): the projections, angles, flat and dark fields an
 mapping of images to frames and views are checked against what was written."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import h5py
@@ -428,6 +429,23 @@ def test_detect_format_refuses_unknown_and_missing(tmp_path: Path) -> None:
     empty.mkdir()
     _refused(lambda: load_any(empty), empty, "--format", "neither TIFF images nor a European XFEL run")
     _refused(lambda: load_any(tmp_path / "nope.h5"), tmp_path / "nope.h5", "/", "no such file")
+
+
+def test_missing_optional_packages_named(tmp_path: Path, monkeypatch) -> None:
+    """Without the import extra, NXtomo files and XFEL runs are refused in one line that
+    names the package to install (a None entry in sys.modules makes the import fail)."""
+    nx = tmp_path / "scan.nx"
+    with h5py.File(nx, "w") as f:                 # enough for detection: definition=NXtomo
+        f.create_group("entry").attrs["definition"] = "NXtomo"
+    monkeypatch.setitem(sys.modules, "nxtomo.application.nxtomo", None)
+    monkeypatch.setitem(sys.modules, "extra_data", None)
+    assert detect_format(nx) == "nxtomo"
+    _refused(lambda: load_any(nx), nx, "format nxtomo", "needs the optional package nxtomo")
+    run = tmp_path / "r0001"
+    run.mkdir()
+    (run / "RAW-R0001-DA01-S00000.h5").write_bytes(b"")
+    _refused(lambda: load_any(run, angles=[0.0]), run, "format xfel",
+             "needs the optional package extra-data")
 
 
 def test_optics_options_override_the_file(tmp_path: Path) -> None:
