@@ -9,11 +9,12 @@ STAMP := $(VENV)/.installed
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# torch first, pinned to the CPU build on this machine's disk, then the package with test extras
+# torch first, pinned to the CPU build on this machine's disk, then the package with the test,
+# import (NXtomo, European XFEL) and movie (MP4) extras, so that their tests run too
 $(STAMP): $(PY) pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,import,movie]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -108,7 +108,7 @@ def test_cli_refuses_a_huge_recording_without_loading_it(tmp_path: Path, monkeyp
     def must_not_load(*a, **k):
         raise AssertionError("the recording was loaded before the memory check")
 
-    monkeypatch.setattr(xray4d.api, "load_recording", must_not_load)
+    monkeypatch.setattr(xray4d.api, "load_any", must_not_load)
     out = tmp_path / "out.h5"
     t0 = time.perf_counter()
     rc, err = run(["reconstruct", str(path), "--out", str(out), "--iterations", "1", "--quiet"])

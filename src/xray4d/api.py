@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from .config import ReconstructionConfig, measurement_preset, resolve_config
 from .data import FitResult, Recording
 from .errors import InputError, OutputError
-from .io import atomic_path, load_recording, peek_recording, save_reconstruction
+from .io import atomic_path, load_any, peek_recording, save_reconstruction
 from .io.files import Output, check_inputs, locked_outputs, remove_own_stale_temps
 from .reconstruct.registry import get_method
 from .resources import check_reconstruction
@@ -83,9 +84,12 @@ def reconstruct_outputs(out: str | os.PathLike, previews: bool = True,
 def reconstruct_file(recording_path: str | os.PathLike, out: str | os.PathLike,
                      config: ReconstructionConfig | None = None, *, resume: bool = False,
                      progress: bool = True, previews: bool = True,
-                     force: bool = True) -> FitResult:
+                     force: bool = True,
+                     import_options: dict[str, Any] | None = None) -> FitResult:
     """Load a recording, reconstruct it, write the reconstruction file and its previews.
 
+    The recording is read by :func:`xray4d.io.load_any` with ``import_options`` (``format``,
+    ``angles``, ``views``, ...): our own file by default, or another format.
     The checkpoint ``OUT.ckpt`` is kept while fitting (``resume=True`` continues
     from it) and removed once the output is complete. Before anything is loaded the
     outputs (:func:`reconstruct_outputs`) are checked and ``out`` is locked for the
@@ -105,7 +109,7 @@ def reconstruct_file(recording_path: str | os.PathLike, out: str | os.PathLike,
             check_reconstruction(t, v, h, w, config, angle_sets=angle_sets, truth=truth,
                                  source=str(recording_path), intensity=quantity == "intensity",
                                  field_method=get_method(config.method).fits_field)
-        rec = load_recording(recording_path)
+        rec = load_any(recording_path, **(import_options or {}))
         config = config or resolve_config(quantity=rec.quantity)
         result = reconstruct(rec, config, checkpoint_path=ckpt, resume=resume, progress=progress)
         try:

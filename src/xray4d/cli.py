@@ -218,7 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: modules of ``xray4d.commands`` each adding one verb: ``add_parser(subparsers)`` sets ``func``
-VERB_MODULES = ("info", "project", "simulate", "evaluate", "reconstruct", "demo", "benchmark")
+VERB_MODULES = ("info", "project", "simulate", "evaluate", "reconstruct", "convert", "demo",
+                "benchmark")
 
 
 #: exit status when the reader of stdout went away (``xray4d info F | head -1``): 128 + SIGPIPE,

@@ -256,7 +256,8 @@ REQUIRED = {"project": ["vol.h5", "--angles", "0", "--out", "out.h5"],
             "simulate droplets": ["--out", "out.h5"],
             "reconstruct": ["rec.h5", "--out", "out.h5"],
             "evaluate": ["rec.h5", "--truth", "truth.h5"],
-            "benchmark": ["--out", "bench"], "demo": ["--out", "demo"]}
+            "benchmark": ["--out", "bench"], "demo": ["--out", "demo"],
+            "convert": ["in.h5", "out.h5"]}
 
 
 def _out_of_range(kind) -> list[str]:

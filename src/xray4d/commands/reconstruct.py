@@ -12,6 +12,7 @@ from ..cli import (ITERATIONS, SEED, TIME_BUDGET_S, UsageError, float_range,
 #: refractive decrement times the voxel size, or a simulation's 1) lie far below; measured
 #: on a 24^3 droplet recording: 1e9 fits nothing, 1e15 explodes, 1e30 diverges at once
 VALUE_MAX = float_range(0.0, 1e6, lo_open=True)
+from .convert import add_import_arguments, import_options
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +22,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Fit a space-time field to the recording's projections (self-supervised) "
                     "and write the reconstruction file, a preview folder beside it "
                     "(slices, MIPs, projections, movie, loss) and the resolved config.")
-    p.add_argument("recording", metavar="RECORDING.h5")
+    p.add_argument("recording", metavar="RECORDING",
+                   help="recording file (ours, or another format: see the input options below)")
     p.add_argument("--out", required=True, metavar="REC.h5", help="reconstruction file to write")
     p.add_argument("--method", default=None, help="reconstruction method (default: the preset's, hexplane)")
     p.add_argument("--preset", default="default", choices=("fast", "default", "quality"))
@@ -50,13 +52,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="overwrite an existing output file, preview folder or checkpoint")
     p.add_argument("--no-preview", action="store_true", help="skip the preview folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_import_arguments(p)
     p.set_defaults(func=cmd_reconstruct)
 
 
 def build_config(args: argparse.Namespace):
     """The resolved config: preset, then the YAML overrides, then the command-line options."""
     from ..api import resolve_config
-    from ..io import peek_recording
+    from ..io import peek_quantity, peek_recording
 
     overrides: dict = read_config_overrides(args.config) if args.config else {}
     train: dict = {}
@@ -93,9 +96,9 @@ def build_config(args: argparse.Namespace):
         if val:
             overrides.setdefault(key, {}).update(val)
     declared = peek_recording(args.recording)     # the quantity picks the measurement preset
+    quantity = declared[3] if declared else peek_quantity(args.recording, **import_options(args))
     try:
-        return resolve_config(args.preset, overrides, args.method,
-                              quantity=declared[3] if declared else None)
+        return resolve_config(args.preset, overrides, args.method, quantity=quantity)
     except ValueError as exc:
         text = str(exc)
         raise UsageError(text if text.startswith("config") else f"config: {text}") from None
@@ -125,7 +128,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     result = reconstruct_file(args.recording, args.out, cfg, resume=args.resume,
                               progress=not args.quiet, previews=not args.no_preview,
-                              force=args.force)
+                              force=args.force, import_options=import_options(args))
     r = result.reconstruction
     print(f"wrote {args.out}: {r.volume.shape[0]} frames of {r.volume.shape[1]} x "
           f"{r.volume.shape[2]} x {r.volume.shape[3]} voxels, method {r.method}, "
