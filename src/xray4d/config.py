@@ -202,6 +202,10 @@ class PhysicsConfig:
     beta: str = "material"
     #: upper bound of the fitted beta / delta; None: 4 times the material's
     beta_over_delta_max: float | None = None
+    #: line integrals (of delta) and phase data: bound the field at the value of
+    #: ``material`` (its delta, at the recording's energy_keV; k delta pixel for phase data)
+    #: instead of estimating it from the projections (``--material`` sets this)
+    value_from_material: bool = False
 
     def validate(self) -> None:
         """ValueError (one line) for an option out of range."""
@@ -220,6 +224,9 @@ class PhysicsConfig:
         if self.beta not in BETA_SOURCES:
             raise ValueError(f"physics.beta: unknown {self.beta!r}; choose one of "
                              f"{', '.join(BETA_SOURCES)}")
+        if not isinstance(self.value_from_material, bool):
+            raise ValueError(f"physics.value_from_material: must be true or false, "
+                             f"got {self.value_from_material!r}")
         q = self.beta_over_delta_max
         if q is not None and (isinstance(q, bool) or not isinstance(q, (int, float))
                               or not math.isfinite(q) or not q > 0):
