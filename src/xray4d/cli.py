@@ -10,6 +10,7 @@ import importlib
 import math
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import yaml
@@ -105,7 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     func = args.func
     try:
-        return int(func(args) or 0)
+        with warnings.catch_warnings():
+            # warnings (e.g. a value bound that may cap the reconstruction) as one line each
+            warnings.showwarning = lambda message, category, *_a, **_k: print(
+                f"xray4d {args.command}: warning: {message}", file=sys.stderr)
+            return int(func(args) or 0)
     except (InputError, UsageError, ResourceError) as exc:
         print(f"xray4d {args.command}: error: {exc}", file=sys.stderr)
         return 2
