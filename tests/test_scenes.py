@@ -138,7 +138,8 @@ def test_two_liquids_start_with_both_values_and_mix_to_intermediate_ones() -> No
     assert np.mean(np.abs(last - p.value_1) < 0.02) == 0.0
     # frame 0: two separate spheres, mass v1 V1 + v2 V2 (voxel units)
     col = p.collision
-    mass = 4 / 3 * math.pi * (p.value_1 * col.radius_1 ** 3 + p.value_2 * col.radius_2 ** 3) * n ** 3
+    mass = 4 / 3 * math.pi * (p.value_1 * col.radius_1 ** 3
+                              + p.value_2 * col.radius_2 ** 3) * n ** 3
     assert truth[0].sum() == pytest.approx(mass, rel=0.01)
 
 

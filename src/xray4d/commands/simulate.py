@@ -118,7 +118,8 @@ def _add_scene_parser(phantoms: argparse._SubParsersAction, name: str, summary: 
                             "voxel-averaged truth.",
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     s.add_argument("--out", required=True, metavar="FILE", help="recording file to write (HDF5)")
-    s.add_argument("--size", type=int, default=64, help="detector width and height, voxels per axis")
+    s.add_argument("--size", type=int, default=64,
+                   help="detector width and height, voxels per axis")
     s.add_argument("--frames", type=int, default=40, help="number of frames")
     s.add_argument("--angles", default="0,23.8", help="view angles in degrees, comma-separated")
     s.add_argument("--noise", type=float, default=0.01,

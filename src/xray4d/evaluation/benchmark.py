@@ -218,7 +218,8 @@ def plot_psnr_per_scene(path: Path, rows: list[dict[str, Any]]) -> None:
     for ax, n_views in zip(axes[:, 0], views):
         for k, m in enumerate(methods):
             vals = {r["case"]: r["psnr"] for r in ok if (r["views"], r["method"]) == (n_views, m)}
-            xs = [i + (k - (len(methods) - 1) / 2) * width for i, c in enumerate(cases) if c in vals]
+            shift = (k - (len(methods) - 1) / 2) * width
+            xs = [i + shift for i, c in enumerate(cases) if c in vals]
             ax.bar(xs, [vals[c] for c in cases if c in vals], width, label=m)
         ax.set_xticks(range(len(cases)))
         ax.set_xticklabels(cases, rotation=30, ha="right", fontsize=8)

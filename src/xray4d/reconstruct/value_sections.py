@@ -50,7 +50,8 @@ STEP = 0.5
 _SUB = (np.arange(8) + 0.5) / 8 - 0.5
 
 
-def peak_positions(view: np.ndarray, count: int = 3, fraction: float = 0.5) -> list[tuple[int, int]]:
+def peak_positions(view: np.ndarray, count: int = 3,
+                   fraction: float = 0.5) -> list[tuple[int, int]]:
     """(row, column) of the ``count`` highest local maxima of a 3x3-smoothed view that reach
     ``fraction`` of its maximum, highest first."""
     smooth = uniform_filter(np.asarray(view, np.float64), 3, mode="constant")

@@ -26,7 +26,7 @@ import torch
 from ..data import Recording
 from ..geometry import Geometry
 from .acquisition import BoxProjector, acquire, add_noise, angles_per_frame
-from .sampling import FineBox, FineFrame, check_render_args, normalised_times, voxelise
+from .sampling import FineBox, FineFrame, check_render_args, voxelise
 
 __all__ = ["occupancy", "fine_box", "box_coordinates", "rotation", "smoothstep", "pad_for",
            "scene_truth", "record", "check_simulation_args"]

@@ -10,7 +10,6 @@ own small box with its exact signed distance.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
