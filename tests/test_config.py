@@ -101,6 +101,7 @@ SPEC: dict[str, tuple] = {
     "physics.fine_render": FLAG,
     "physics.beta": C("material", "fitted"),
     "physics.beta_over_delta_max": R(0, 1e3, "(]", null=True),
+    "physics.value_from_material": FLAG,
 }
 SECTIONS = ("field", "regularizers", "train", "conventional", "physics")
 #: the default preset's stopping rule (src/xray4d/presets/default.yaml)

@@ -126,9 +126,19 @@ def reconstruct_file(recording_path: str | os.PathLike, out: str | os.PathLike,
                            result.losses, result.loss_times, truth=rec.truth,
                            loss_terms=result.loss_terms,
                            angles_deg=rec.geometry.angles_deg,
-                           title=f"{config.method}: {Path(recording_path).name}")
+                           title=_preview_title(config.method, recording_path, result))
             with atomic_path(pdir / "config.yaml") as tmp:
                 tmp.write_text(config.to_yaml())
         ckpt.unlink(missing_ok=True)
         remove_own_stale_temps(ckpt)
     return result
+
+
+def _preview_title(method: str, recording_path: str | os.PathLike, result: FitResult) -> str:
+    """The previews' title: method and file, and the value bound's diagnostic where there is one."""
+    title = f"{method}: {Path(recording_path).name}"
+    bound = result.reconstruction.config.get("resolved", {}).get("value_bound")
+    if bound:
+        from .reconstruct.value_bound import describe_bound
+        title += f"\n{describe_bound(bound)}"
+    return title

@@ -11,6 +11,7 @@ import importlib
 import math
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Callable, TypeVar
 
@@ -232,8 +233,11 @@ def _run(argv: list[str] | None) -> int:
     args = parser.parse_args(argv)
     func = args.func
     try:
-        with contextlib.ExitStack() as stack:   # output locks a verb holds until it returns
-            args.exit_stack = stack
+        with contextlib.ExitStack() as stack, warnings.catch_warnings():
+            args.exit_stack = stack   # output locks a verb holds until it returns
+            # warnings (e.g. a value bound that may cap the reconstruction) as one line each
+            warnings.showwarning = lambda message, category, *_a, **_k: print(
+                f"xray4d {args.command}: warning: {message}", file=sys.stderr)
             return int(func(args) or 0)
     except (InputError, OutputError, UsageError, ResourceError) as exc:
         print(f"xray4d {args.command}: error: {exc}", file=sys.stderr)

@@ -223,6 +223,10 @@ class PhysicsConfig:
     beta: str = "material"
     #: upper bound of the fitted beta / delta; None: 4 times the material's
     beta_over_delta_max: float | None = None
+    #: line integrals (of delta) and phase data: bound the field at the value of
+    #: ``material`` (its delta, at the recording's energy_keV; k delta pixel for phase data)
+    #: instead of estimating it from the projections (``--material`` sets this)
+    value_from_material: bool = False
 
     def validate(self) -> None:
         """ConfigError (one line) for an option out of its rule (:data:`RULES`)."""
@@ -534,6 +538,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "beta": Choice(BETA_SOURCES),
         # beta/delta is below ~1 for every material above 1 keV
         "beta_over_delta_max": _positive(1e3, nullable=True),
+        "value_from_material": Flag(),
     },
 }
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["InputError", "OutputError", "DivergenceError", "ResourceError"]
+__all__ = ["InputError", "OutputError", "DivergenceError", "ResourceError", "ValueBoundWarning"]
 
 
 class InputError(Exception):
@@ -36,3 +36,8 @@ class ResourceError(MemoryError):
 
     The message is one line with the estimate and the available memory (exit status 2).
     """
+
+
+class ValueBoundWarning(UserWarning):
+    """The value bound may cap the reconstruction (much of the object sits at it) or rests on
+    a shape guess; the command line prints it as one line."""

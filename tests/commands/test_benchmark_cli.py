@@ -82,3 +82,35 @@ def test_case_overrides_give_the_known_material_and_let_the_user_win() -> None:
     mixed = case_overrides("ellipsoid", {"field": {"value_max": 2.0, "channels": 8}})
     assert mixed["field"] == {"value_max": 2.0, "channels": 8}
     assert mixed["conventional"] == {"value_max": 1.0}
+
+
+def test_benchmark_runs_library_scenes_and_draws_psnr_per_scene(tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    assert main(["benchmark", "--out", str(out), "--cases", "jet,two-liquids", "--views", "2",
+                 "--methods", "hexplane,sirt", "--size", "12", "--frames", "3",
+                 "--time-budget", "2", "--threads", "1"]) == 0
+    summary = json.loads((out / "benchmark.json").read_text())
+    assert [(r["case"], r["method"]) for r in summary["rows"]] == \
+        [("jet", "hexplane"), ("jet", "sirt"), ("two-liquids", "hexplane"),
+         ("two-liquids", "sirt")]
+    for r in summary["rows"]:
+        assert "error" not in r, r
+        for key in ("psnr", "ssim", "iou", "wall_s"):
+            assert np.isfinite(r[key]), key
+    md = (out / "benchmark.md").read_text()
+    from xray4d.simulate import SCENES
+    assert "## jet, 2 views" in md and SCENES["two-liquids"].summary in md
+    png = (out / "psnr_per_scene.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+
+
+def test_cases_all_names_every_scene_and_unknown_names_are_refused(tmp_path: Path,
+                                                                  capsys) -> None:
+    from xray4d.evaluation.cases import case_names, expand_cases
+    from xray4d.simulate import SCENES
+    assert expand_cases(["all"]) == list(SCENES)
+    assert expand_cases(["head-on", "all", "jet"]) == ["head-on"] + list(SCENES)
+    assert set(SCENES) <= set(case_names()) and "head-on" in case_names()
+    assert main(["benchmark", "--out", str(tmp_path / "b"), "--cases", "all,volcano"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown case 'volcano'" in err

@@ -23,6 +23,7 @@ from xray4d import cli
 from xray4d.data import Recording
 from xray4d.geometry import Geometry
 from xray4d.io import save_recording
+from xray4d.simulate import SCENES
 
 ROWS, COLS, FRAMES = 16, 24, 3
 
@@ -252,12 +253,14 @@ def _options() -> list[tuple[list[str], object]]:
 
 
 #: what each verb needs besides the flag under test (never read: parsing fails first)
+
 REQUIRED = {"project": ["vol.h5", "--angles", "0", "--out", "out.h5"],
             "simulate droplets": ["--out", "out.h5"],
             "reconstruct": ["rec.h5", "--out", "out.h5"],
             "evaluate": ["rec.h5", "--truth", "truth.h5"],
             "benchmark": ["--out", "bench"], "demo": ["--out", "demo"],
-            "convert": ["in.h5", "out.h5"]}
+            "convert": ["in.h5", "out.h5"],
+            **{f"simulate {name}": ["--out", "out.h5"] for name in SCENES}}
 
 
 def _out_of_range(kind) -> list[str]:

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..cli import (FRAMES_MAX, NOISE, SEED, SIZE_MAX, THREADS, TIME_BUDGET_S, UsageError, int_range,
                    claim_outputs, list_of, read_config_overrides, with_range)
-from ..evaluation.cases import CASES, VIEW_ANGLES
+from ..evaluation.cases import CASES, VIEW_ANGLES, case_names, case_width, expand_cases
 from ..reconstruct.registry import available_methods, needs_extra, unavailable_reason
 from ..resources import check_fits, estimate_simulation
 
@@ -45,10 +45,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "benchmark", help="compare methods on simulated cases (quality, time, memory)",
         description="Simulate each case at each view count, reconstruct it with each method "
                     "under each time budget, score against the truth, and write benchmark.md, "
-                    "benchmark.json and quality_vs_time.png to OUT.")
+                    "benchmark.json, quality_vs_time.png and psnr_per_scene.png to OUT.")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--cases", type=lambda s: _csv(str, s), default=list(CASES),
-                   help=f"comma-separated cases (default all: {', '.join(CASES)})")
+                   help=f"comma-separated cases or scenes (default: {', '.join(CASES)}; "
+                        "'all': every scene of the library, see xray4d simulate --list)")
     views = list_of(int_range(1, max(VIEW_ANGLES)))
     p.add_argument("--views", type=views, default=[2, 4],
                    help=with_range("view counts (default 2,4)", views))
@@ -87,9 +88,11 @@ def _check(args: argparse.Namespace) -> list[str]:
         missing = unavailable_reason(m)
         if missing:
             raise UsageError(f"--methods: {missing}")
+    args.cases = expand_cases(args.cases)
     for c in args.cases:
-        if c not in CASES:
-            raise UsageError(f"--cases: unknown case {c!r}; available: {', '.join(CASES)}")
+        if c not in case_names():
+            raise UsageError(f"--cases: unknown case {c!r}; available: all, "
+                             f"{', '.join(case_names())}")
     for v in args.views:
         if v not in VIEW_ANGLES:
             raise UsageError(f"--views: {v} views not offered; choose from "
@@ -110,7 +113,8 @@ def _check(args: argparse.Namespace) -> list[str]:
         raise UsageError(f"{out}: --out: holds a benchmark already (use --force to overwrite)")
     # the sizes are the user's: refuse a simulation that cannot fit before making it (each
     # run's reconstruction is checked in its own process by xray4d.api)
-    check_fits(estimate_simulation(args.size, args.frames, max(args.views)))
+    width = max(case_width(c) for c in args.cases)     # a wide scene renders a wider grid
+    check_fits(estimate_simulation(math.ceil(args.size * width), args.frames, max(args.views)))
     return list(dict.fromkeys(methods))
 
 
@@ -143,7 +147,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     summary = run_benchmark(out, cases=args.cases, views=args.views, methods=methods,
                   budgets_s=args.time_budget, size=args.size, frames=args.frames,
                   noise=args.noise, seed=args.seed, threads=args.threads, overrides=overrides)
-    print(f"wrote {out / 'benchmark.md'}, {out / 'benchmark.json'}, {out / 'quality_vs_time.png'}")
+    print(f"wrote {out / 'benchmark.md'}, {out / 'benchmark.json'}, {out / 'quality_vs_time.png'}, "
+          f"{out / 'psnr_per_scene.png'}")
     failed = [r for r in summary["rows"] if "error" in r]
     if failed:     # the tables hold the runs that worked; the exit status says not all did
         f = failed[0]

@@ -42,8 +42,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "hexplane), or convert to line integrals of delta by Paganin retrieval "
                         "or -log (any method); the output volume is delta, volume_beta beta")
     p.add_argument("--material", metavar="FORMULA",
-                   help="intensity recordings: the sample's material (default H2O; density in "
-                        "the config's physics.density_g_cm3)")
+                   help="the sample's material (density in the config's physics.density_g_cm3): "
+                        "intensity recordings (default H2O); line integrals of delta (needs the "
+                        "recording's energy_keV) and phase data (also pixel_size_m): the value "
+                        "bound follows from it instead of an estimate")
     p.add_argument("--beta", choices=("material", "fitted"),
                    help="intensity recordings: beta from delta by the material's delta/beta "
                         "(default), or fitted as the field's second channel (--intensity model)")
@@ -97,6 +99,8 @@ def build_config(args: argparse.Namespace):
             overrides.setdefault(key, {}).update(val)
     declared = peek_recording(args.recording)     # the quantity picks the measurement preset
     quantity = declared[3] if declared else peek_quantity(args.recording, **import_options(args))
+    if args.material is not None and declared and declared[3] in ("line_integral", "phase"):
+        overrides.setdefault("physics", {})["value_from_material"] = True
     try:
         return resolve_config(args.preset, overrides, args.method, quantity=quantity)
     except ValueError as exc:

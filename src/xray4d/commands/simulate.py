@@ -7,6 +7,11 @@ volume under ``/ground_truth/volume``. ``--quantity intensity [--energy-kev 15
 --distance-m Z --pixel-size-m 2e-6 --fluence 1e4 --psf-px 0.5]`` records water
 droplets as detector counts with flat and dark fields instead
 (:func:`xray4d.simulate.simulate_droplets_intensity`).
+
+``xray4d simulate --list`` names every scene of the library
+(:data:`xray4d.simulate.SCENES`) with one line each; ``xray4d simulate SCENE --out
+FILE [--size --frames --angles --noise --seed --oversample --frame-interval]``
+writes a line-integral recording of any of them with its default parameters.
 """
 from __future__ import annotations
 
@@ -23,7 +28,8 @@ from ..io import save_recording
 from ..io.files import Output
 from ..physics import refractive_index
 from ..resources import check_fits, estimate_simulation
-from ..simulate import DropletCollision, simulate_droplets, simulate_droplets_intensity
+from ..simulate import (SCENES, DropletCollision, get_scene, simulate_droplets,
+                        simulate_droplets_intensity)
 
 #: times of the collision are fractions of the movie (first frame 0, last 1): durations up to
 #: 1000 movies, events from 10 movies before to 10 after
@@ -66,8 +72,11 @@ DROPLET_FLAGS: dict[str, tuple[str, str, object]] = {
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``xray4d simulate`` and its phantoms."""
     p = sub.add_parser("simulate", help="simulate a recording with ground truth",
-                       description="Simulate a recording (projections + ground-truth volume).")
-    phantoms = p.add_subparsers(dest="phantom", required=True, metavar="PHANTOM")
+                       description="Simulate a recording (projections + ground-truth volume) "
+                                   "of a scene of the library (--list names them).")
+    p.add_argument("--list", action="store_true", help="list the scenes, one line each")
+    p.set_defaults(func=cmd_simulate_list)
+    phantoms = p.add_subparsers(dest="phantom", metavar="SCENE")
     d = phantoms.add_parser(
         "droplets", help="binary droplet collision",
         description="Two drops collide along x (in the xy plane, seen side-on by view 0): "
@@ -134,6 +143,76 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--separation", action="store_true",
                    help="stretching separation instead of coalescence")
     d.set_defaults(func=cmd_simulate_droplets)
+    for scene in SCENES.values():
+        if scene.name != "droplets":
+            _add_scene_parser(phantoms, scene.name, scene.summary)
+
+
+def _add_scene_parser(phantoms: argparse._SubParsersAction, name: str, summary: str) -> None:
+    """``xray4d simulate NAME``: the scene with its default parameters."""
+    s = phantoms.add_parser(name, help=summary, description=f"{summary[0].upper()}{summary[1:]}. "
+                            "Line integrals of a fine grid on a supersampled detector, with the "
+                            "voxel-averaged truth.",
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    s.add_argument("--out", required=True, metavar="FILE", help="recording file to write (HDF5)")
+    oversample, frame_interval = int_range(1, 8), float_range(0.0, 1e6, lo_open=True)
+    s.add_argument("--size", type=SIZE, default=64,
+                   help=with_range("detector width and height, voxels per axis", SIZE))
+    s.add_argument("--frames", type=FRAMES, default=40, help=with_range("number of frames", FRAMES))
+    s.add_argument("--angles", default="0,23.8",
+                   help="view angles in degrees, comma-separated, each in [-360, 360]")
+    s.add_argument("--noise", type=NOISE, default=0.01,
+                   help=with_range("Gaussian noise sigma as a fraction of the largest line "
+                                   "integral", NOISE))
+    s.add_argument("--seed", type=SEED, default=0, help=with_range("seed of the noise", SEED))
+    s.add_argument("--oversample", type=oversample, default=2,
+                   help=with_range("finer sampling per axis of the rendered object and of the "
+                                   "detector", oversample))
+    s.add_argument("--frame-interval", type=frame_interval, default=1.0, metavar="SECONDS",
+                   help=with_range("time between frames written to /exchange/time",
+                                   frame_interval))
+    s.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    s.set_defaults(func=cmd_simulate_scene)
+
+
+def cmd_simulate_list(args: argparse.Namespace) -> int:
+    """``xray4d simulate --list``: every scene with one line; without --list, ask for a scene."""
+    if not args.list:
+        raise UsageError("SCENE: name a scene to simulate (xray4d simulate --list names them)")
+    width = max(len(n) for n in SCENES)
+    for scene in SCENES.values():
+        print(f"{scene.name:<{width}}  {scene.summary}")
+    return 0
+
+
+def cmd_simulate_scene(args: argparse.Namespace) -> int:
+    """Simulate a scene of the library with its default parameters and write the recording."""
+    angles = parse_angles(args.angles)
+    for flag, val, low in (("--size", args.size, 2), ("--frames", args.frames, 1),
+                           ("--oversample", args.oversample, 1)):
+        if val < low:
+            raise UsageError(f"{flag}: must be >= {low}, got {val}")
+    if not (math.isfinite(args.noise) and args.noise >= 0):
+        raise UsageError(f"--noise: must be a finite number >= 0, got {args.noise}")
+    if not (math.isfinite(args.frame_interval) and args.frame_interval > 0):
+        raise UsageError(f"--frame-interval: must be > 0, got {args.frame_interval}")
+    claim_outputs(args, [Output(Path(args.out))], force=args.force)
+    scene = get_scene(args.phantom)
+    # a scene wider than the field of view is rendered on a wider fine grid
+    check_fits(estimate_simulation(math.ceil(args.size * scene.width), args.frames, len(angles),
+                                   args.oversample))
+    t0 = time.perf_counter()
+    rec = scene.recording(size=args.size, frames=args.frames, angles_deg=angles,
+                          noise=args.noise, seed=args.seed, oversample=args.oversample,
+                          frame_interval_s=args.frame_interval)
+    seconds = time.perf_counter() - t0
+    save_recording(rec, args.out)
+    t, v, h, w = rec.projections.shape
+    print(f"wrote {args.out}: {t} frames x {v} view{'s' if v != 1 else ''} of {h} x {w} pixels "
+          f"(angles {', '.join(f'{a:g}' for a in angles)} deg), ground truth {t} x {h}^3")
+    print(f"{scene.name}: {scene.summary}; values {', '.join(f'{x:g}' for x in scene.values)}; "
+          f"noise {args.noise:g}, seed {args.seed}; {seconds:.1f} s")
+    return 0
 
 
 def _frame_of(times: list[str], phase: str) -> int | None:

@@ -4,8 +4,9 @@ Each case (:mod:`.cases`) is simulated once per view count (with ground truth)
 and written to ``OUT/recordings/``; each (case, views, method, budget) run
 happens in a fresh child process, so that its peak memory is its own, and is
 scored against the truth. :func:`run_benchmark` writes the results to
-``OUT/benchmark.json`` and ``OUT/benchmark.md``, and ``OUT/quality_vs_time.png``
-plots PSNR over wall time per method. Under each table a line names the best
+``OUT/benchmark.json`` and ``OUT/benchmark.md``, ``OUT/quality_vs_time.png``
+plots PSNR over wall time per method and ``OUT/psnr_per_scene.png`` the PSNR of
+every method on every case (bars, one panel per view count). Under each table a line names the best
 conventional method of that case, view count and budget and every other
 method's PSNR margin over it (``comparisons`` in the JSON).
 """
@@ -23,11 +24,11 @@ import torch
 
 from ..api import reconstruct, resolve_config
 from ..io import atomic_path, load_recording, save_recording
-from .cases import CASES, KNOWN_MATERIAL, VIEW_ANGLES, case_overrides, simulate_case
+from .cases import KNOWN_MATERIAL, VIEW_ANGLES, case_overrides, describe_case, simulate_case
 from .metrics import evaluate_volumes
 
 __all__ = ["CONVENTIONAL", "METRICS", "run_one", "compare_to_conventional", "write_markdown",
-           "plot_quality_vs_time", "run_benchmark"]
+           "plot_quality_vs_time", "plot_psnr_per_scene", "run_benchmark"]
 
 #: the conventional (non-learned) methods: the best of them per (case, views, budget) is the
 #: reference every other method is compared with
@@ -134,7 +135,7 @@ def write_markdown(path: Path, summary: dict[str, Any]) -> None:
     groups = dict.fromkeys((r["case"], r["views"]) for r in rows)
     for case, views in groups:
         lines += [f"## {case}, {views} views ({', '.join(f'{a:g}' for a in VIEW_ANGLES[views])} deg)",
-                  "", f"{CASES[case][0]}." + (
+                  "", f"{describe_case(case)}." + (
                       f" Known to every method: {json.dumps(KNOWN_MATERIAL[case])}."
                       if case in KNOWN_MATERIAL else ""), "",
                   "| method | budget s | PSNR dB | SSIM | DSSIM | IoU | MSE | wall s | iterations | peak MiB |",
@@ -197,6 +198,42 @@ def plot_quality_vs_time(path: Path, rows: list[dict[str, Any]]) -> None:
     plt.close(fig)
 
 
+def plot_psnr_per_scene(path: Path, rows: list[dict[str, Any]]) -> None:
+    """PSNR of every method on every case: grouped bars, one panel per view count (the
+    largest budget where there are several; failed runs are left out)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [r for r in rows if "error" not in r and r.get("psnr") is not None
+          and math.isfinite(r["psnr"])]
+    budget = max((r["budget_s"] for r in ok), default=0.0)
+    ok = [r for r in ok if r["budget_s"] == budget]
+    views = sorted(dict.fromkeys(r["views"] for r in ok)) or [0]
+    cases = list(dict.fromkeys(r["case"] for r in ok))
+    methods = list(dict.fromkeys(r["method"] for r in ok))
+    wide = max(6.0, 2.0 + 0.3 * len(cases) * max(1, len(methods)))
+    fig, axes = plt.subplots(len(views), 1, figsize=(wide, 3.0 * len(views)), squeeze=False)
+    width = 0.8 / max(1, len(methods))
+    for ax, n_views in zip(axes[:, 0], views):
+        for k, m in enumerate(methods):
+            vals = {r["case"]: r["psnr"] for r in ok if (r["views"], r["method"]) == (n_views, m)}
+            shift = (k - (len(methods) - 1) / 2) * width
+            xs = [i + shift for i, c in enumerate(cases) if c in vals]
+            ax.bar(xs, [vals[c] for c in cases if c in vals], width, label=m)
+        ax.set_xticks(range(len(cases)))
+        ax.set_xticklabels(cases, rotation=30, ha="right", fontsize=8)
+        ax.set_ylabel("PSNR [dB]")
+        ax.set_title(f"{n_views} views, budget {budget:g} s", fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    if methods:
+        axes[0, 0].legend(fontsize=7, ncol=min(len(methods), 6))
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
 def _say(line: str) -> None:
     print(line, flush=True)
 
@@ -209,9 +246,9 @@ def run_benchmark(out: str | Path, *, cases: Sequence[str], views: Sequence[int]
     """Run every (case, views, method, budget) and write the tables, the JSON and the plot.
 
     Args:
-        out: output folder; gets ``recordings/``, ``benchmark.json``, ``benchmark.md`` and
-            ``quality_vs_time.png`` (existing files are replaced).
-        cases: names of :data:`~.cases.CASES`.
+        out: output folder; gets ``recordings/``, ``benchmark.json``, ``benchmark.md``,
+            ``quality_vs_time.png`` and ``psnr_per_scene.png`` (existing files are replaced).
+        cases: case names (:func:`~.cases.case_names`: the named variants and the scenes).
         views: view counts, keys of :data:`~.cases.VIEW_ANGLES`.
         methods: registered reconstruction methods.
         budgets_s: wall-time budget(s) per run in seconds.
@@ -254,6 +291,7 @@ def run_benchmark(out: str | Path, *, cases: Sequence[str], views: Sequence[int]
         tmp.write_text(json.dumps(summary, indent=1, default=str))
     write_markdown(out / "benchmark.md", summary)
     plot_quality_vs_time(out / "quality_vs_time.png", summary["rows"])
+    plot_psnr_per_scene(out / "psnr_per_scene.png", summary["rows"])
     return summary
 
 

@@ -2,17 +2,20 @@
 
 A case is a named scene of :mod:`xray4d.simulate` with its parameters, seen from
 1 to 4 views (:data:`VIEW_ANGLES`), plus what a user of that case knows about the
-sample (:data:`KNOWN_MATERIAL`, config overrides given to every method).
+sample (:data:`KNOWN_MATERIAL`, config overrides given to every method). Besides the
+named variants of :data:`CASES`, every scene of the library (:data:`xray4d.simulate.SCENES`)
+is a case with its default parameters, and ``all`` names them all (:func:`expand_cases`).
 """
 from __future__ import annotations
 
 from typing import Any
 
 from ..data import Recording
-from ..simulate import DropletCollision, simulate_droplets, simulate_rigid_ellipsoid
+from ..simulate import (SCENES, DropletCollision, get_scene, simulate_droplets,
+                        simulate_rigid_ellipsoid)
 
 __all__ = ["VIEW_ANGLES", "CASES", "KNOWN_MATERIAL", "DEMO_SIMULATION", "case_overrides",
-           "simulate_case"]
+           "simulate_case", "case_names", "expand_cases", "describe_case", "case_width"]
 
 #: view angles (degrees) by number of views: XMPI-like, the first two 23.8 deg apart
 VIEW_ANGLES = {1: (0.0,), 2: (0.0, 23.8), 3: (0.0, 23.8, 67.5), 4: (0.0, 23.8, 67.5, 112.5)}
@@ -48,11 +51,38 @@ def case_overrides(case: str, user: dict[str, Any]) -> dict[str, Any]:
     return merge(KNOWN_MATERIAL.get(case, {}), user)
 
 
+def case_names() -> list[str]:
+    """Every case: the named variants of :data:`CASES`, then the library's other scenes."""
+    return list(CASES) + [s for s in SCENES if s not in CASES]
+
+
+def expand_cases(names: list[str]) -> list[str]:
+    """The cases asked for, with ``all`` standing for every scene of the library (in its
+    order); duplicates dropped."""
+    out: list[str] = []
+    for name in names:
+        out += list(SCENES) if name == "all" else [name]
+    return list(dict.fromkeys(out))
+
+
+def describe_case(case: str) -> str:
+    """One line describing a case."""
+    return CASES[case][0] if case in CASES else SCENES[case].summary
+
+
+def case_width(case: str) -> float:
+    """Width of the case's fine grid over the field of view's (memory estimates)."""
+    return 1.0 if case in CASES else SCENES[case].width
+
+
 def simulate_case(case: str, views: int, size: int, frames: int, noise: float,
                   seed: int) -> Recording:
-    """The recording (with truth) of a named case seen from ``views`` views."""
-    _, kind, kwargs = CASES[case]
+    """The recording (with truth) of a case (:func:`case_names`) seen from ``views`` views."""
     angles = VIEW_ANGLES[views]
+    if case not in CASES:
+        return get_scene(case).recording(size=size, frames=frames, angles_deg=angles,
+                                         noise=noise, seed=seed)
+    _, kind, kwargs = CASES[case]
     if kind == "droplets":
         return simulate_droplets(DropletCollision(**kwargs), size=size, frames=frames,
                                  angles_deg=angles, noise=noise, seed=seed)

@@ -75,7 +75,8 @@ def run_demo(out: str | Path, *, size: int = DEMO_SIMULATION["size"],
     write_json(metrics, out / "metrics.json")
     plot_metrics_per_frame(metrics["volume"], out / "metrics_per_frame.png")
     summary = dict(sim, method="hexplane", reconstruct_seconds=t_rec, iterations=result.iterations,
-                   device=cfg.train.device)
+                   device=cfg.train.device,
+                   value_bound=result.reconstruction.config.get("resolved", {}).get("value_bound"))
     md, page = write_report(out, summary, metrics["volume"])
     m = metrics["volume"]["mean"]
     log(f"[4/4] report: {md} and {page}")

@@ -35,6 +35,7 @@ from .checkpoint import load_checkpoint, run_fingerprint, save_checkpoint
 from .losses import LossTerm, ProjectionDataTerm, Step
 from .regularizers import build_regularizers
 from .schedule import learning_rate_factor, normalised_times
+from .value_bound import bound_diagnostic, distinct_views, warn_about_bound
 
 if TYPE_CHECKING:
     from .measurement import MeasuredData
@@ -371,7 +372,10 @@ def fit_field(model: FieldModel, data: "MeasuredData", config: ReconstructionCon
     value bound, ``model.value_max`` when it has one) and ``extra_terms``. The
     reconstruction's ``volume`` is channel 0 on the fitting grid, ``volume_beta``
     channel 1 when there are two (:func:`~xray4d.reconstruct.measurement.finish` brings
-    both to the voxel grid and labels them).
+    both to the voxel grid and labels them). A bounded output's diagnostic (the bound, its
+    source, the share of the object at it: :func:`~.value_bound.bound_diagnostic`) goes to
+    ``resolved.value_bound`` and warns (:class:`~xray4d.errors.ValueBoundWarning`) when the
+    bound may cap the truth or is a shape guess.
     """
     start = time.perf_counter()
     tc = config.train
@@ -393,7 +397,14 @@ def fit_field(model: FieldModel, data: "MeasuredData", config: ReconstructionCon
     predicted = predict_all(data_term, volume, tc.render_chunk)
     cfg = config.to_dict()
     cfg["method"] = method
-    cfg["resolved"] = {**model.resolved(), "iterations_run": outcome.iterations,
+    resolved = model.resolved()
+    if getattr(model, "value_max", None) and config.field.activation == "sigmoid":
+        diag = bound_diagnostic(volume[:, 0] if model.channels > 1 else volume, model.value_max,
+                                resolved.get("value_max_source", "config"),
+                                distinct_views(rec.geometry.angles_deg))
+        resolved["value_bound"] = diag
+        warn_about_bound(diag)
+    cfg["resolved"] = {**resolved, "iterations_run": outcome.iterations,
                        "stopped_by": outcome.stopped_by,
                        "loss_terms": {name: {"weight": outcome.weights[name],
                                              "first": values[0] if values else None,

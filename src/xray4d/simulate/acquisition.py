@@ -24,7 +24,7 @@ import torch
 from ..data import Recording
 from ..geometry import Geometry
 from ..projector import DENSE_OPERATOR_LIMIT_BYTES, Projector, slice_projection_matrix
-from .sampling import FineFrame, block_mean, coarse_index
+from .sampling import FineFrame, block_mean, central, coarse_index
 
 __all__ = ["add_noise", "angles_per_frame", "FineProjector", "BoxProjector", "VolumeProjector",
            "acquire", "simulate_recording"]
@@ -133,20 +133,28 @@ class VolumeProjector:
 
 
 def acquire(render: Callable[[int], FineFrame], frames: int, size: int, views: int,
-            oversample: int, project: FineProjector) -> tuple[np.ndarray, np.ndarray]:
+            oversample: int, project: FineProjector, *, pad: int = 0
+            ) -> tuple[np.ndarray, np.ndarray]:
     """Voxel-averaged truth and noise-free projections of a scene.
 
     Args:
         render: ``render(i)`` gives frame i on the fine grid (or None: nothing in view).
         frames, size, views: shape of the result: (frames, size, size, size) truth and
             (frames, views, size, size) projections.
-        oversample: sub-voxels (and detector sub-pixels) per voxel along each axis.
-        project: the fine projector, e.g. :class:`BoxProjector` of the frames' angles.
+        oversample: sub-voxels (and detector sub-pixels) per axis, >= 1.
+        project: the fine projector, e.g. :class:`BoxProjector` of the frames' angles
+            (on ``size * oversample + 2 pad`` fine columns).
+        pad: fine voxels added on each side along y and x for a scene wider than the
+            field of view (a multiple of ``oversample``): the rays through the field of
+            view cross the whole padded grid, the detector keeps its central
+            ``size * oversample`` fine pixels and the truth the central voxels
+            (:func:`~.sampling.central`).
 
     Returns:
         ``(truth, clean)``, both float32: the block means of the fine frames, and the
         block means of their fine line integrals (in voxel units).
     """
+    n_fine = size * oversample
     truth = np.zeros((frames, size, size, size), dtype=np.float32)
     clean = np.zeros((frames, views, size, size), dtype=np.float32)
     with torch.no_grad():
@@ -155,11 +163,14 @@ def acquire(render: Callable[[int], FineFrame], frames: int, size: int, views: i
             if got is None:
                 continue
             (bz, by, bx), occ = got
-            idx = coarse_index((bz, by, bx), oversample)
-            truth[(i,) + idx] = block_mean(occ, oversample, (0, 1, 2)).numpy()
+            inner = central(got, n_fine, pad)
+            if inner is not None:
+                idx = coarse_index(inner[0], oversample)
+                truth[(i,) + idx] = block_mean(inner[1], oversample, (0, 1, 2)).numpy()
             # fine line integrals are in fine-pixel units: divide by oversample
-            fine = project(occ, by, bx, i) / oversample
-            clean[i, :, idx[0], :] = block_mean(fine, oversample, (1, 2)).numpy()
+            fine = project(occ, by, bx, i)[:, :, pad:pad + n_fine] / oversample
+            rows = slice(bz.start // oversample, bz.stop // oversample)
+            clean[i, :, rows, :] = block_mean(fine, oversample, (1, 2)).numpy()
     return truth, clean
 
 

@@ -18,7 +18,7 @@ import torch
 from ..geometry import centred_coordinates
 
 __all__ = ["FineBox", "FineFrame", "normalised_times", "fine_coordinates", "block_mean",
-           "check_render_args", "coarse_index", "whole_box", "voxelise"]
+           "check_render_args", "coarse_index", "whole_box", "central", "voxelise"]
 
 #: fine-voxel index ranges (z, y, x), each a multiple of ``oversample`` long
 FineBox = tuple[slice, slice, slice]
@@ -76,16 +76,37 @@ def whole_box(n_fine: int) -> FineBox:
     return slice(0, n_fine), slice(0, n_fine), slice(0, n_fine)
 
 
+def central(frame: FineFrame, n_fine: int, pad: int) -> FineFrame:
+    """The part of a frame inside the field of view, in the indices of the unpadded grid.
+
+    A scene wider than the field of view renders on a grid padded by ``pad`` fine
+    voxels on each side along y and x (``n_fine + 2 pad`` columns; z is not
+    padded), so that the rays through the field of view cross all of it. ``pad``
+    and the box are multiples of the oversampling, so the crop stays block-aligned.
+    None when nothing of the frame is inside.
+    """
+    if frame is None or pad == 0:
+        return frame
+    (bz, by, bx), values = frame
+    y0, y1 = max(by.start, pad), min(by.stop, pad + n_fine)
+    x0, x1 = max(bx.start, pad), min(bx.stop, pad + n_fine)
+    if y1 <= y0 or x1 <= x0:
+        return None
+    inner = values[:, y0 - by.start:y1 - by.start, x0 - bx.start:x1 - bx.start]
+    return (bz, slice(y0 - pad, y1 - pad), slice(x0 - pad, x1 - pad)), inner
+
+
 def voxelise(render: Callable[[int], FineFrame], frames: int, size: int,
-             oversample: int) -> np.ndarray:
+             oversample: int, pad: int = 0) -> np.ndarray:
     """Voxel-averaged truth f[t, z, y, x] (frames, size, size, size) float32 of a scene.
 
-    ``render(i)`` gives frame i on the grid ``oversample`` times finer; voxels
-    outside its box are 0.
+    ``render(i)`` gives frame i on the grid ``oversample`` times finer (padded by
+    ``pad`` fine voxels along y and x, see :func:`central`); voxels outside its
+    box are 0.
     """
     out = np.zeros((frames, size, size, size), dtype=np.float32)
     for i in range(frames):
-        got = render(i)
+        got = central(render(i), size * oversample, pad)
         if got is None:
             continue
         box, fine = got

@@ -48,7 +48,8 @@ def write_report(out: Path, summary: dict, result: dict) -> tuple[Path, Path]:
     Args:
         out: the demo's folder.
         summary: the demo's settings and run (``size``, ``frames``, ``angles_deg``,
-            ``noise``, ``method``, ``reconstruct_seconds``, ``iterations``, ``device``).
+            ``noise``, ``method``, ``reconstruct_seconds``, ``iterations``, ``device``, and
+            ``value_bound``: the bound's diagnostic, when the method has one).
         result: one channel of :func:`xray4d.evaluation.score.evaluate_files` (``mean``).
 
     Returns:
@@ -67,6 +68,9 @@ def write_report(out: Path, summary: dict, result: dict) -> tuple[Path, Path]:
              f"views at {', '.join(f'{a:g}' for a in s['angles_deg'])} deg, "
              f"{100 * s['noise']:g} % noise; reconstructed with {s['method']} in "
              f"{s['reconstruct_seconds']:.1f} s ({s['iterations']} iterations) on {s['device']}.")
+    if s.get("value_bound"):
+        from ..reconstruct.value_bound import describe_bound
+        intro += f" The {describe_bound(s['value_bound'])}."
     md = ["# xray4d demo report", "", intro, "", "| metric (mean over frames) | value |", "|---|---|"]
     md += [f"| {k} | {v} |" for k, v in rows]
     md += ["", "SSIM is high for mostly empty volumes whatever the reconstruction; "
