@@ -31,12 +31,7 @@ specification of every field.
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
 import os
-import re
-import stat
-import sys
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -44,6 +39,10 @@ from typing import Any
 
 import yaml
 
+from .config_files import (MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH, MAX_CONFIG_NODES, parse_yaml,
+                           read_config_bytes)
+from .config_rules import (Choice, ConfigError, Device, Flag, Integer, Name, Number, Rule,
+                           Schedule, fraction, positive, show)
 from .errors import InputError
 
 __all__ = ["FieldConfig", "TrainConfig", "RegularizerConfig", "ConventionalConfig",
@@ -60,13 +59,6 @@ PRESETS = ("fast", "default", "quality")
 #: ``presets/intensity-model.yaml``.
 MEASUREMENT_PRESETS = ("intensity-model", "intensity-model-fitted-beta")
 
-
-class ConfigError(ValueError):
-    """A config value out of its rule: one line, ``where`` (the field's path) + ``fault``."""
-
-    def __init__(self, where: str, fault: str) -> None:
-        self.where, self.fault = where, fault
-        super().__init__(f"{where}: {fault}")
 
 
 @dataclass
@@ -278,189 +270,6 @@ class ReconstructionConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
-# ------------------------------------------------------------------ rules
-
-def _show(value: Any) -> str:
-    """A short one-line rendering of a value for an error message."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool) \
-            and int(value).bit_length() > 128:
-        return f"an integer of {int(value).bit_length()} bits"
-    try:
-        text = repr(value)
-    except Exception:  # e.g. a huge integer deep inside a list
-        text = f"a {type(value).__name__}"
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-class Rule:
-    """The kind and range of one config field; :meth:`check` raises a ConfigError."""
-
-    nullable: bool = False
-
-    def check(self, where: str, value: Any) -> None:
-        """ConfigError naming ``where`` unless ``value`` satisfies the rule (or is None
-        for a nullable field)."""
-        if value is None and self.nullable:
-            return
-        if not self.accepts(value):
-            raise ConfigError(where, self.fault(value))
-
-    def accepts(self, value: Any) -> bool:  # pragma: no cover - every rule overrides it
-        raise NotImplementedError
-
-    def describe(self) -> str:  # pragma: no cover - every rule overrides it
-        raise NotImplementedError
-
-    def fault(self, value: Any) -> str:
-        return f"must be {self.describe()}{' or null' if self.nullable else ''}, got {_show(value)}"
-
-
-@dataclass(frozen=True)
-class Integer(Rule):
-    """An integer (not a bool) in ``low..high``."""
-
-    low: int
-    high: int
-    nullable: bool = False
-
-    def accepts(self, value: Any) -> bool:
-        return isinstance(value, numbers.Integral) and not isinstance(value, bool) \
-            and self.low <= value <= self.high
-
-    def describe(self) -> str:
-        return f"an integer in {self.low}..{self.high}"
-
-
-@dataclass(frozen=True)
-class Number(Rule):
-    """A finite real number (not a bool) between ``low`` and ``high``, each end open or
-    closed (``high`` = inf: no upper bound)."""
-
-    low: float
-    high: float = math.inf
-    low_open: bool = False
-    high_open: bool = False
-    nullable: bool = False
-
-    def accepts(self, value: Any) -> bool:
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            return False
-        if not isinstance(value, numbers.Integral) and not math.isfinite(value):
-            return False  # (an integer is finite; math.isfinite of a huge one would overflow)
-        above = value > self.low if self.low_open else value >= self.low
-        below = value < self.high if self.high_open else value <= self.high
-        return above and below
-
-    def describe(self) -> str:
-        if math.isinf(self.high):
-            return f"a finite number {'>' if self.low_open else '>='} {self.low:g}"
-        return (f"a finite number in {'(' if self.low_open else '['}{self.low:g}, "
-                f"{self.high:g}{')' if self.high_open else ']'}")
-
-
-@dataclass(frozen=True)
-class Flag(Rule):
-    """``true`` or ``false``."""
-
-    def accepts(self, value: Any) -> bool:
-        return isinstance(value, bool)
-
-    def describe(self) -> str:
-        return "true or false"
-
-
-@dataclass(frozen=True)
-class Choice(Rule):
-    """One of a few names."""
-
-    names: tuple[str, ...]
-    nullable: bool = False
-
-    def accepts(self, value: Any) -> bool:
-        return isinstance(value, str) and value in self.names
-
-    def describe(self) -> str:
-        return f"one of {', '.join(self.names)}"
-
-    def fault(self, value: Any) -> str:
-        if isinstance(value, str):
-            return f"unknown {_show(value)}; choose one of {', '.join(self.names)}"
-        return super().fault(value)
-
-
-@dataclass(frozen=True)
-class Name(Rule):
-    """A non-empty string of printable characters, at most ``max_length`` of them (a
-    method's name, a chemical formula: what it names is checked where it is used)."""
-
-    max_length: int = 64
-
-    def accepts(self, value: Any) -> bool:
-        return isinstance(value, str) and 0 < len(value) <= self.max_length \
-            and value.isprintable()
-
-    def describe(self) -> str:
-        return f"a name of 1 to {self.max_length} printable characters"
-
-
-@dataclass(frozen=True)
-class Schedule(Rule):
-    """A list of strictly increasing fractions of the run in (0, 1), at most ``max_length``."""
-
-    max_length: int = 16
-
-    def accepts(self, value: Any) -> bool:
-        if not isinstance(value, (list, tuple)) or len(value) > self.max_length:
-            return False
-        fraction = Number(0.0, 1.0, low_open=True, high_open=True)
-        return all(fraction.accepts(v) for v in value) \
-            and all(a < b for a, b in zip(value, value[1:]))
-
-    def describe(self) -> str:
-        return f"a list of at most {self.max_length} strictly increasing fractions in (0, 1)"
-
-
-_CUDA_DEVICE = re.compile(r"cuda(:[0-9]{1,3})?")
-
-
-@dataclass(frozen=True)
-class Device(Rule):
-    """``cpu``, ``cuda`` or ``cuda:N``, available on this machine."""
-
-    def accepts(self, value: Any) -> bool:
-        return isinstance(value, str) and (value == "cpu" or (
-            _CUDA_DEVICE.fullmatch(value) is not None and self._cuda_fault(value) is None))
-
-    def describe(self) -> str:
-        return "cpu, cuda or cuda:N"
-
-    @staticmethod
-    def _cuda_fault(value: str) -> str | None:
-        import torch
-        if not torch.cuda.is_available():
-            return f"{value} requested but no CUDA device is available here"
-        index = int(value.partition(":")[2] or 0)
-        count = torch.cuda.device_count()
-        if index >= count:
-            return f"{value} requested but this machine has {count} CUDA device(s)"
-        return None
-
-    def fault(self, value: Any) -> str:
-        if isinstance(value, str) and _CUDA_DEVICE.fullmatch(value):
-            return self._cuda_fault(value) or super().fault(value)
-        return super().fault(value)
-
-
-def _fraction() -> Number:
-    """A fraction in [0, 1)."""
-    return Number(0.0, 1.0, high_open=True)
-
-
-def _positive(high: float, high_open: bool = False, nullable: bool = False) -> Number:
-    """A finite number in (0, high]."""
-    return Number(0.0, high, low_open=True, high_open=high_open, nullable=nullable)
-
-
 #: upper bound of a field's value (``field.value_max``, ``conventional.value_max``): the
 #: reconstructed values are attenuation per voxel length (below ~10 even for dense metal
 #: at a coarse voxel), densities (below 23 g/cm^3) or refractive index decrements (below
@@ -487,16 +296,16 @@ RULES: dict[str, dict[str, Rule]] = {
     },
     "field": {
         "channels": Integer(1, 1024),
-        "space_scale": _positive(4.0),
-        "time_scale": _positive(4.0),
-        "initial_scale": _positive(1.0),
+        "space_scale": positive(4.0),
+        "time_scale": positive(4.0),
+        "initial_scale": positive(1.0),
         "upsample_at": Schedule(16),
         "decoder": Choice(("linear", "mlp")),          # fields.HexPlaneField
         "mlp_hidden": Integer(1, 4096),
         "activation": Choice(("sigmoid", "softplus")),  # fields.HexPlaneField
-        "value_max": _positive(VALUE_LIMIT, high_open=True, nullable=True),
+        "value_max": positive(VALUE_LIMIT, high_open=True, nullable=True),
         "init_value": Number(0.0, 1.0, low_open=True, high_open=True),  # sigmoid(bias) < 1
-        "init_scale": _positive(10.0),
+        "init_scale": positive(10.0),
     },
     "regularizers": {
         "plane_tv": Number(0.0, WEIGHT_LIMIT),
@@ -508,13 +317,13 @@ RULES: dict[str, dict[str, Rule]] = {
     },
     "train": {
         "iterations": Integer(1, ITERATION_LIMIT, nullable=True),
-        "time_budget_s": _positive(SECONDS_LIMIT, nullable=True),
+        "time_budget_s": positive(SECONDS_LIMIT, nullable=True),
         "frames_per_batch": Integer(1, 65536),
-        "lr_planes": _positive(10.0),
-        "lr_decoder": _positive(10.0),
-        "lr_final_ratio": _positive(1.0),
-        "warmup_fraction": _fraction(),
-        "ema_decay": _fraction(),
+        "lr_planes": positive(10.0),
+        "lr_decoder": positive(10.0),
+        "lr_final_ratio": positive(1.0),
+        "warmup_fraction": fraction(),
+        "ema_decay": fraction(),
         "checkpoint_every_s": Number(0.0, SECONDS_LIMIT),  # 0: after every iteration
         "seed": Integer(0, 2**63 - 1),  # torch.manual_seed takes 64 bits
         "device": Device(),
@@ -523,21 +332,21 @@ RULES: dict[str, dict[str, Rule]] = {
     "conventional": {
         "iterations": Integer(1, ITERATION_LIMIT, nullable=True),
         "filter": Choice(FBP_FILTERS),
-        "cutoff": _positive(1.0),
-        "relaxation": _positive(2.0, high_open=True),
+        "cutoff": positive(1.0),
+        "relaxation": positive(2.0, high_open=True),
         "nonnegative": Flag(),
-        "value_max": _positive(VALUE_LIMIT, high_open=True, nullable=True),
+        "value_max": positive(VALUE_LIMIT, high_open=True, nullable=True),
     },
     "physics": {
         "intensity": Choice(INTENSITY_PATHS),
         "material": Name(64),  # a formula xraydb does not know is refused where it is used
-        "density_g_cm3": _positive(30.0),  # osmium, the densest element: 22.6 g/cm^3
+        "density_g_cm3": positive(30.0),  # osmium, the densest element: 22.6 g/cm^3
         "psf_sigma_px": Number(0.0, 64.0),
         "oversample": Integer(1, 8),
         "fine_render": Flag(),
         "beta": Choice(BETA_SOURCES),
         # beta/delta is below ~1 for every material above 1 keV
-        "beta_over_delta_max": _positive(1e3, nullable=True),
+        "beta_over_delta_max": positive(1e3, nullable=True),
         "value_from_material": Flag(),
     },
 }
@@ -573,7 +382,7 @@ def check_overrides(data: Any, section: str = "") -> None:
     """
     where = _where(section)
     if not isinstance(data, dict):
-        raise ConfigError(where, f"expected a mapping, got {_show(data)}")
+        raise ConfigError(where, f"expected a mapping, got {show(data)}")
     rules = RULES[section]
     known = list(rules) + ([] if section else list(SECTIONS))
     for key, value in data.items():
@@ -582,7 +391,7 @@ def check_overrides(data: Any, section: str = "") -> None:
         elif isinstance(key, str) and key in rules:
             rules[key].check(f"{where}.{key}", value)
         else:
-            raise ConfigError(where, f"unknown key {_show(key)} (known: {', '.join(known)})")
+            raise ConfigError(where, f"unknown key {show(key)} (known: {', '.join(known)})")
 
 
 def _merge(obj: Any, data: dict[str, Any]) -> None:
@@ -598,151 +407,6 @@ def _merge(obj: Any, data: dict[str, Any]) -> None:
     obj.validate()
 
 
-# ------------------------------------------------------------------ files
-
-#: largest config file read (the complete resolved config is under 2 KB)
-MAX_CONFIG_BYTES = 64 * 1024
-#: deepest nesting of YAML collections in a config file (a config has 2 levels)
-MAX_CONFIG_DEPTH = 64
-#: most YAML nodes in a config file (a complete config has about 70)
-MAX_CONFIG_NODES = 10_000
-
-_FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe"),
-               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-               (stat.S_ISSOCK, "a socket"))
-
-
-class _LimitExceeded(Exception):
-    """A YAML document beyond the limits of a config file."""
-
-
-class _ConfigLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses aliases and stops at MAX_CONFIG_DEPTH levels of
-    nesting and MAX_CONFIG_NODES nodes, before the composer's recursion can go deep."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-        self._nodes = 0
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            raise _LimitExceeded("aliases (*name) are not allowed in a config file")
-        self._nodes += 1
-        if self._nodes > MAX_CONFIG_NODES:
-            raise _LimitExceeded(f"more than {MAX_CONFIG_NODES} YAML nodes")
-        self._depth += 1
-        if self._depth > MAX_CONFIG_DEPTH:
-            raise _LimitExceeded(f"nested deeper than {MAX_CONFIG_DEPTH} levels")
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-
-def _one_line(text: str) -> str:
-    """``text`` with line breaks and other unprintable characters escaped."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text.strip())
-
-
-def _yaml_fault(exc: BaseException) -> str:
-    """One line saying why YAML could not be read."""
-    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem:
-        where = (f" at line {exc.problem_mark.line + 1}, column {exc.problem_mark.column + 1}"
-                 if exc.problem_mark is not None else "")
-        return f"not valid YAML: {_one_line(exc.problem)}{where}"
-    if isinstance(exc, yaml.YAMLError):
-        return f"not valid YAML: {_one_line(str(exc).splitlines()[0] if str(exc) else '')}"
-    if isinstance(exc, RecursionError):  # (the limits above should make this unreachable)
-        return f"nested deeper than {MAX_CONFIG_DEPTH} levels"
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if "integer string conversion" in text:
-        text = f"an integer of more than {sys.get_int_max_str_digits()} digits"
-    return f"a YAML value cannot be read ({_one_line(text)[:120]})"
-
-
-def _parse_yaml(text: str) -> Any:
-    """The one YAML document of ``text`` within the limits; ValueError (one line) otherwise."""
-    try:
-        loader = _ConfigLoader(text)
-        try:
-            return loader.get_single_data()
-        finally:
-            loader.dispose()
-    except _LimitExceeded as exc:
-        raise ValueError(str(exc)) from None
-    except Exception as exc:  # YAMLError, and what constructors raise (bad dates, 5000-digit ints)
-        raise ValueError(_yaml_fault(exc)) from None
-
-
-def _pseudo_file_system(path: Path, st: os.stat_result) -> bool:
-    """Whether a file lies under /proc, /sys or /dev, or on the file system of /proc or /sys
-    (files that are not what they say: size 0 with content, or reads that block)."""
-    parts = Path(os.path.realpath(path)).parts
-    if len(parts) > 1 and parts[1] in ("proc", "sys", "dev"):
-        return True
-    for root in ("/proc", "/sys"):
-        try:
-            if os.stat(root).st_dev == st.st_dev:
-                return True
-        except OSError:
-            pass
-    return False
-
-
-def _read_config_bytes(path: Path) -> bytes:
-    """The bytes of a regular file of at most MAX_CONFIG_BYTES; InputError otherwise.
-
-    The kind of file is checked by ``stat`` before it is opened (a named pipe, a device
-    such as /dev/zero, a directory is never opened), and again on the open descriptor
-    (opened non-blocking, so a pipe put in its place meanwhile cannot block).
-    """
-    def refuse(fault: str) -> InputError:
-        return InputError(path, "config file", fault)
-
-    def kind_fault(st: os.stat_result) -> str | None:
-        for test, kind in _FILE_KINDS:
-            if test(st.st_mode):
-                return f"is {kind}, not a regular file"
-        if not stat.S_ISREG(st.st_mode):
-            return "is not a regular file"
-        if _pseudo_file_system(path, st):
-            return "is a file of /proc, /sys or /dev, not a config file"
-        if st.st_size > MAX_CONFIG_BYTES:
-            return f"is {st.st_size} bytes; a config file is at most {MAX_CONFIG_BYTES}"
-        return None
-
-    try:
-        fault = kind_fault(os.stat(path))
-        if fault:
-            raise refuse(fault)
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
-                     | getattr(os, "O_CLOEXEC", 0))
-    except InputError:
-        raise
-    except OSError as exc:
-        raise refuse(f"cannot open ({_one_line(exc.strerror or str(exc))})") from None
-    try:
-        fault = kind_fault(os.fstat(fd))
-        if fault:
-            raise refuse(fault)
-        chunks, size = [], 0
-        while size <= MAX_CONFIG_BYTES:  # a file that grows meanwhile is cut off here
-            chunk = os.read(fd, MAX_CONFIG_BYTES + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    except OSError as exc:
-        raise refuse(f"cannot read ({_one_line(exc.strerror or str(exc))})") from None
-    finally:
-        os.close(fd)
-    if size > MAX_CONFIG_BYTES:
-        raise refuse(f"holds more than {MAX_CONFIG_BYTES} bytes; a config file is at most "
-                     f"{MAX_CONFIG_BYTES}")
-    return b"".join(chunks)
-
-
 def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
     """The nested mapping of config overrides in a YAML file (an empty file: none).
 
@@ -756,21 +420,21 @@ def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
             file: ...`` for the file itself, ``FILE: config.train.seed: ...`` for a value.
     """
     path = Path(path)
-    raw = _read_config_bytes(path)
+    raw = read_config_bytes(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(path, "config file", f"not UTF-8 text (byte 0x{raw[exc.start]:02x} "
                          f"at offset {exc.start})") from None
     try:
-        data = _parse_yaml(text)
+        data = parse_yaml(text)
     except ValueError as exc:
         raise InputError(path, "config file", str(exc)) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise InputError(path, "config file", f"expected a mapping of config keys, got "
-                         f"{'a list' if isinstance(data, list) else _show(data)}")
+                         f"{'a list' if isinstance(data, list) else show(data)}")
     try:
         check_overrides(data)
     except ConfigError as exc:
@@ -792,7 +456,7 @@ def _preset_text(name: str) -> str:
 
 
 def _preset_data(name: str) -> dict[str, Any]:
-    return _parse_yaml(_preset_text(name)) or {}
+    return parse_yaml(_preset_text(name)) or {}
 
 
 def resolve_config(preset: str = "default", overrides: dict[str, Any] | None = None,
@@ -820,7 +484,7 @@ def load_preset(name: str) -> ReconstructionConfig:
     """The config of a named preset (``fast``, ``default``, ``quality``)."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    data = _parse_yaml(_preset_text(name)) or {}
+    data = parse_yaml(_preset_text(name)) or {}
     cfg = ReconstructionConfig.from_dict(data)
     cfg.preset = name
     return cfg
