@@ -144,11 +144,24 @@ def export_movie(rec: Reconstruction, out: str | os.PathLike, fps: float = 10.0)
         InputError: ``imageio-ffmpeg`` is not installed, or ffmpeg failed.
     """
     try:
-        import imageio_ffmpeg
+        import imageio_ffmpeg  # noqa: F401 (an optional extra: its absence is refused here)
     except ImportError:
         raise InputError(out, "mp4", "needs the optional package imageio-ffmpeg "
                                      "(pip install 'xray4d[movie]')") from None
     frames = _movie_frames(np.asarray(rec.volume, np.float32))
+    try:
+        write_mp4(frames, out, fps)
+    except (OSError, RuntimeError) as exc:
+        raise InputError(out, "mp4", f"ffmpeg failed ({str(exc).splitlines()[0][:200]})") from None
+    return Path(out)
+
+
+def write_mp4(frames: list[np.ndarray], out: str | os.PathLike, fps: float) -> None:
+    """RGB frames (H, W, 3) uint8 as an H.264 MP4, written atomically (the container is
+    named explicitly: the temporary file's name does not end in .mp4). OSError or
+    RuntimeError when ffmpeg fails; ImportError without imageio-ffmpeg."""
+    import imageio_ffmpeg
+
     h, w = frames[0].shape[:2]
     with atomic_path(out) as tmp:
         writer = imageio_ffmpeg.write_frames(str(tmp), (w, h), fps=fps, codec="libx264",
@@ -159,8 +172,5 @@ def export_movie(rec: Reconstruction, out: str | os.PathLike, fps: float = 10.0)
             writer.send(None)
             for frame in frames:
                 writer.send(frame)
-        except (OSError, RuntimeError) as exc:
-            raise InputError(out, "mp4", f"ffmpeg failed ({str(exc).splitlines()[0][:200]})") from None
         finally:
             writer.close()
-    return Path(out)

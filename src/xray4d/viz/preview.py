@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from ..io import atomic_path
+from ..io.export import write_mp4
 
 __all__ = ["frame_panel", "write_previews", "pick_frames", "display_range", "signed_mip"]
 
@@ -140,18 +141,13 @@ def write_movie(volume: np.ndarray, out_dir: Path, fps: float = 8.0,
     with atomic_path(gif) as tmp:
         iio.imwrite(tmp, np.stack(frames), extension=".gif", duration=1000 / fps, loop=0)
     written.append(gif)
-    try:
-        import imageio_ffmpeg  # noqa: F401
-    except ImportError:
-        return written
     mp4 = out_dir / "movie.mp4"
     try:
         # even sizes for the H.264 encoder
         hh, ww = (frames[0].shape[0] // 2) * 2, (frames[0].shape[1] // 2) * 2
-        with atomic_path(mp4) as tmp:
-            iio.imwrite(tmp, np.stack([f[:hh, :ww] for f in frames]), extension=".mp4", fps=fps)
+        write_mp4([np.ascontiguousarray(f[:hh, :ww, :3]) for f in frames], mp4, fps)
         written.append(mp4)
-    except Exception:  # ffmpeg present but unusable: the GIF is enough
+    except (ImportError, OSError, RuntimeError):  # no usable ffmpeg: the GIF is enough
         pass
     return written
 
