@@ -14,9 +14,9 @@ from typing import Any
 import yaml
 
 __all__ = ["FieldConfig", "TrainConfig", "RegularizerConfig", "ConventionalConfig",
-           "PhysicsConfig", "ReconstructionConfig", "PRESETS", "load_preset", "FBP_FILTERS",
+           "PhysicsConfig", "ValidationConfig", "ReconstructionConfig", "PRESETS", "load_preset", "FBP_FILTERS",
            "INTENSITY_PATHS", "BETA_SOURCES", "resolve_config", "measurement_preset",
-           "MEASUREMENT_PRESETS"]
+           "MEASUREMENT_PRESETS", "STOP_RULES"]
 
 PRESETS = ("fast", "default", "quality")
 
@@ -227,6 +227,54 @@ class PhysicsConfig:
                              f"got {q!r}")
 
 
+#: how training ends (``validation.stop``)
+STOP_RULES = ("fixed", "auto")
+
+
+@dataclass
+class ValidationConfig:
+    """Held-out detector pixels: the automatic stop of training and ``xray4d validate``.
+
+    A share of each view's detector pixels, in square blocks (so that neighbouring pixels do
+    not leak what was held out), is kept out of the data term and predicted from the fit
+    (:mod:`xray4d.reconstruct.holdout`).
+    """
+
+    #: share of each view's detector pixels held out, in (0, 0.5]
+    holdout: float = 0.1
+    #: side of the held-out square blocks, detector pixels
+    block_px: int = 4
+    #: seed of the held-out blocks (the same blocks for every fit of a validation)
+    holdout_seed: int = 0
+    #: ``fixed``: train for the iterations or the time budget; ``auto``: stop when the error on
+    #: held-out pixels stops improving (the iterations or the time budget still cap the run)
+    stop: str = "fixed"
+    #: steps between two evaluations of the held-out error (``stop: auto``)
+    stop_every: int = 50
+    #: evaluations without an improvement, after the last coarse-to-fine refinement, before
+    #: the run stops (``stop: auto``)
+    stop_patience: int = 4
+    #: an improvement is a relative decrease of the held-out error by at least this
+    stop_min_improvement: float = 0.002
+
+    def validate(self) -> None:
+        """ValueError (one line) for an option out of range."""
+        h = self.holdout
+        if isinstance(h, bool) or not isinstance(h, (int, float)) or not 0 < h <= 0.5:
+            raise ValueError(f"validation.holdout: must be in (0, 0.5], got {h!r}")
+        for key in ("block_px", "stop_every", "stop_patience"):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"validation.{key}: must be a positive integer, got {v!r}")
+        if isinstance(self.holdout_seed, bool) or not isinstance(self.holdout_seed, int):
+            raise ValueError(f"validation.holdout_seed: must be an integer, "
+                             f"got {self.holdout_seed!r}")
+        if self.stop not in STOP_RULES:
+            raise ValueError(f"validation.stop: unknown {self.stop!r}; choose one of "
+                             f"{', '.join(STOP_RULES)}")
+        _check_fraction("validation.stop_min_improvement", self.stop_min_improvement)
+
+
 @dataclass
 class ReconstructionConfig:
     """Everything a reconstruction run needs besides the data."""
@@ -242,6 +290,7 @@ class ReconstructionConfig:
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     conventional: ConventionalConfig = dataclasses.field(default_factory=ConventionalConfig)
     physics: PhysicsConfig = dataclasses.field(default_factory=PhysicsConfig)
+    validation: ValidationConfig = dataclasses.field(default_factory=ValidationConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

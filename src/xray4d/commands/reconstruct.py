@@ -36,6 +36,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--beta", choices=("material", "fitted"),
                    help="intensity recordings: beta from delta by the material's delta/beta "
                         "(default), or fitted as the field's second channel (--intensity model)")
+    p.add_argument("--stop", choices=("fixed", "auto"),
+                   help="fixed (default): train for the iterations or the time budget; auto: "
+                        "hold out 10 %% of the detector pixels in blocks and stop when their "
+                        "error stops improving (the iterations or the time budget still cap "
+                        "the run; config section validation)")
     p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt of a killed run")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument("--no-preview", action="store_true", help="skip the preview folder")
@@ -78,8 +83,9 @@ def build_config(args: argparse.Namespace):
     conventional = {"iterations": args.iterations} if args.iterations is not None else {}
     physics = {k: v for k, v in (("intensity", args.intensity), ("material", args.material),
                                  ("beta", args.beta)) if v is not None}
+    validation = {"stop": args.stop} if getattr(args, "stop", None) else {}
     for key, val in (("train", train), ("field", field), ("conventional", conventional),
-                     ("physics", physics)):
+                     ("physics", physics), ("validation", validation)):
         if val:
             overrides.setdefault(key, {}).update(val)
     declared = peek_recording(args.recording)     # the quantity picks the measurement preset
@@ -93,7 +99,7 @@ def build_config(args: argparse.Namespace):
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     """Run a reconstruction from the command line."""
     from ..api import checkpoint_file, preview_dir, reconstruct_file
-    from ..reconstruct.registry import available_methods, unavailable_reason
+    from ..reconstruct.registry import available_methods, get_method, unavailable_reason
 
     cfg = build_config(args)
     if cfg.method not in available_methods():
@@ -102,6 +108,9 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     missing = unavailable_reason(cfg.method)      # an optional extra that is not installed
     if missing:
         raise UsageError(f"--method: {missing}")
+    if cfg.validation.stop == "auto" and not get_method(cfg.method).fits_field:
+        raise UsageError(f"--stop auto: needs a method that trains a field (e.g. hexplane), "
+                         f"not {cfg.method!r}")
     check_output(args.out, [args.recording], force=args.force or args.resume)
     # the checkpoint beside the output must not be the input either (e.g. IN = OUT.ckpt)
     check_output(checkpoint_file(args.out), [args.recording], force=True)
