@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: modules of ``xray4d.commands`` each adding one verb: ``add_parser(subparsers)`` sets ``func``
-VERB_MODULES = ("info", "project", "simulate", "evaluate", "reconstruct", "demo", "benchmark")
+VERB_MODULES = ("info", "project", "simulate", "evaluate", "reconstruct", "validate", "demo",
+                "benchmark")
 
 
 def main(argv: list[str] | None = None) -> int:
