@@ -52,6 +52,7 @@ def test_block_halves_split_the_fitted_pixels() -> None:
 
 
 def _fit_volume(rec, cfg, mask):
+    """fit_field of X-Hexplane on the pixels of ``mask`` (None: all)."""
     data = dataclasses.replace(measured_data(rec, cfg), fit_mask=mask)
     return fit_field(HexPlaneModel(data, cfg), data, cfg, method="hexplane", progress=False)
 
@@ -88,21 +89,15 @@ class NeverStop:
         return field
 
 
-def test_a_stop_rule_that_never_fires_leaves_the_fit_unchanged(recording, monkeypatch) -> None:
+def test_a_stop_rule_that_never_fires_leaves_the_fit_unchanged(recording) -> None:
     """The trainer with a stop rule hooked in runs exactly as without one."""
-    import xray4d.reconstruct.trainer as trainer_module
-
     torch.set_num_threads(1)
     cfg = small_config(30)
     plain = _fit_volume(recording, cfg, None)
     assert plain.stopped_by == "iterations" and "stop" not in plain.reconstruction.config["resolved"]
-    original = trainer_module.Trainer.__init__
-
-    def with_rule(self, *a, **kw):
-        kw["stop"] = NeverStop()
-        original(self, *a, **kw)
-    monkeypatch.setattr(trainer_module.Trainer, "__init__", with_rule)
-    hooked = _fit_volume(recording, cfg, None)
+    data = measured_data(recording, cfg)
+    hooked = fit_field(HexPlaneModel(data, cfg), data, cfg, method="hexplane", progress=False,
+                       stop=NeverStop())
     assert np.array_equal(plain.reconstruction.volume, hooked.reconstruction.volume)
     assert plain.losses == hooked.losses
 
@@ -114,8 +109,8 @@ def test_auto_stop_ends_before_the_cap_and_keeps_the_best(recording) -> None:
     res = _fit_volume(recording, cfg, None)
     stop = res.reconstruction.config["resolved"]["stop"]
     assert res.stopped_by == "held-out error" and res.iterations < 3000
-    # the watched pixels were not fitted: 10 % of the detector in blocks
-    assert res.reconstruction.config["resolved"]["fitted_pixel_share"] == pytest.approx(0.9, abs=0.03)
+    # the watched pixels were not fitted: 5 % of the detector in blocks
+    assert res.reconstruction.config["resolved"]["fitted_pixel_share"] == pytest.approx(0.95, abs=0.02)
     errors = [h["heldout_mse"] for h in stop["history"]]
     assert stop["best_heldout_mse"] == pytest.approx(min(errors))
     assert stop["best_iteration"] <= res.iterations
@@ -150,7 +145,7 @@ def test_stop_auto_is_refused_for_methods_without_training(recording, tmp_path: 
 
 
 def test_validation_config_is_checked() -> None:
-    for bad in ({"holdout": 0.0}, {"holdout": 0.8}, {"block_px": 0}, {"stop": "soon"},
-                {"stop_patience": 1.5}):
+    for bad in ({"holdout": 0.0}, {"holdout": 0.8}, {"stop_holdout": -0.1}, {"block_px": 0},
+                {"stop": "soon"}, {"stop_patience": 1.5}):
         with pytest.raises(ValueError, match="validation"):
             ReconstructionConfig().updated({"validation": bad})

@@ -249,6 +249,10 @@ class ValidationConfig:
     #: ``fixed``: train for the iterations or the time budget; ``auto``: stop when the error on
     #: held-out pixels stops improving (the iterations or the time budget still cap the run)
     stop: str = "fixed"
+    #: share of each view's detector pixels watched instead of fitted (``stop: auto``), in
+    #: (0, 0.5]: every watched pixel is data the fit loses (0.05 ended within 0.5 dB of the
+    #: best PSNR along the run on the simulated settings, 0.1 within 1.1 dB)
+    stop_holdout: float = 0.05
     #: steps between two evaluations of the held-out error (``stop: auto``)
     stop_every: int = 50
     #: evaluations without an improvement, after the last coarse-to-fine refinement, before
@@ -259,9 +263,10 @@ class ValidationConfig:
 
     def validate(self) -> None:
         """ValueError (one line) for an option out of range."""
-        h = self.holdout
-        if isinstance(h, bool) or not isinstance(h, (int, float)) or not 0 < h <= 0.5:
-            raise ValueError(f"validation.holdout: must be in (0, 0.5], got {h!r}")
+        for key in ("holdout", "stop_holdout"):
+            h = getattr(self, key)
+            if isinstance(h, bool) or not isinstance(h, (int, float)) or not 0 < h <= 0.5:
+                raise ValueError(f"validation.{key}: must be in (0, 0.5], got {h!r}")
         for key in ("block_px", "stop_every", "stop_patience"):
             v = getattr(self, key)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:

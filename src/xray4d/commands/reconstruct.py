@@ -38,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "(default), or fitted as the field's second channel (--intensity model)")
     p.add_argument("--stop", choices=("fixed", "auto"),
                    help="fixed (default): train for the iterations or the time budget; auto: "
-                        "hold out 10 %% of the detector pixels in blocks and stop when their "
+                        "hold out 5 %% of the detector pixels in blocks and stop when their "
                         "error stops improving (the iterations or the time budget still cap "
                         "the run; config section validation)")
     p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt of a killed run")

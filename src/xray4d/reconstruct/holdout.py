@@ -85,14 +85,14 @@ def auto_stop_masks(config: "ValidationConfig", fitted: np.ndarray | None,
                     shape: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
     """The pixels a run with ``stop: auto`` fits and those it watches.
 
-    The watched blocks (:func:`block_mask` of ``holdout`` and ``block_px``, seeded
+    The watched blocks (:func:`block_mask` of ``stop_holdout`` and ``block_px``, seeded
     ``holdout_seed + 1`` so they differ from the blocks a validation holds out) are taken
     from the pixels the run would otherwise fit (``fitted``, None: all).
 
     Returns:
         (fit mask, watched mask), (T, V, H, W) bool, disjoint.
     """
-    watched = block_mask(shape, config.holdout, config.block_px, config.holdout_seed + 1)
+    watched = block_mask(shape, config.stop_holdout, config.block_px, config.holdout_seed + 1)
     if fitted is not None:
         watched &= fitted
         return fitted & ~watched, watched

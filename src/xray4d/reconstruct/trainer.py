@@ -413,14 +413,16 @@ def fit_field(model: FieldModel, data: "MeasuredData", config: ReconstructionCon
               method: str, checkpoint_path: str | os.PathLike | None = None,
               progress: bool = True, resume: bool = False,
               on_step: Callable[[int, float, float], None] | None = None,
-              extra_terms: list[LossTerm] | None = None) -> FitResult:
+              extra_terms: list[LossTerm] | None = None,
+              stop: StopCriterion | None = None) -> FitResult:
     """Fit ``model``'s field to ``data`` through its measurement model; render the result.
 
     The loss terms are the data term, the config's regularisers (scaled by the model's
     value bound, ``model.value_max`` when it has one) and ``extra_terms``. The
     reconstruction's ``volume`` is channel 0 on the fitting grid, ``volume_beta``
     channel 1 when there are two (:func:`~xray4d.reconstruct.measurement.finish` brings
-    both to the voxel grid and labels them).
+    both to the voxel grid and labels them). ``stop`` is a stop rule of the caller's (e.g.
+    one that watches the fit); ``validation.stop: auto`` brings its own instead.
     """
     start = time.perf_counter()
     tc = config.train
@@ -438,7 +440,8 @@ def fit_field(model: FieldModel, data: "MeasuredData", config: ReconstructionCon
                                    else torch.as_tensor(fit_mask, device=dev))
     times = torch.as_tensor(normalised_times(rec.time), dtype=torch.float32, device=dev)
     regs = build_regularizers(config.regularizers.weights(), getattr(model, "value_max", 1.0))
-    stop = None
+    if watched is not None and stop is not None:
+        raise ValueError("validation.stop 'auto' brings its own stop rule; give none")
     if watched is not None:
         watched_t = torch.as_tensor(watched, device=dev)
         stop = HeldOutStop(lambda f: masked_error(model, f, times, data_term, watched_t,
@@ -459,7 +462,7 @@ def fit_field(model: FieldModel, data: "MeasuredData", config: ReconstructionCon
                                              "first": values[0] if values else None,
                                              "final": values[-1] if values else None}
                                       for name, values in outcome.history.items()}}
-    if stop is not None:
+    if stop is not None and hasattr(stop, "summary"):
         cfg["resolved"]["stop"] = stop.summary()
     if fit_mask is not None:
         cfg["resolved"]["fitted_pixel_share"] = float(np.mean(fit_mask))
