@@ -64,13 +64,19 @@ def test_a_value_bound_at_half_the_truth_gets_a_saturation_warning(recording) ->
 
 def test_warnings_follow_the_thresholds() -> None:
     good = {"saturation_share": 0.6, "value_bound_over_estimate": 1.02, "value_max": 1.0,
-            "value_estimate": 0.98, "heldout_noise_ratio": 1.2, "fsc_resolution_voxels": 2.0}
+            "value_estimate": 0.98, "heldout_noise_ratio": 1.2,
+            "heldout_excess_relative_error": 0.1, "data_loss_drop": 0.1,
+            "fsc_resolution_voxels": 2.0}
     assert check_warnings(good) == []   # saturated at a bound the data support: a liquid
-    assert [w.split(":")[0] for w in check_warnings({**good, "heldout_noise_ratio": 3.0,
-                                                     "fsc_resolution_voxels": 6.0})] \
-        == ["held-out error 3.00 times the noise level (above 2)",
-            "FSC of the half-data reconstructions falls below 1/7 at a period of 6.0 voxels "
-            "(worse than 4)"]
+    heads = lambda s: [w.split(":")[0] for w in check_warnings({**good, **s})]  # noqa: E731
+    assert heads({"value_bound_over_estimate": 0.5, "value_max": 0.5}) == ["saturated"]
+    assert heads({"value_bound_over_estimate": 0.5, "saturation_share": 0.1}) == []
+    assert heads({"heldout_noise_ratio": 3.5}) == ["held-out error far above the noise"]
+    assert heads({"heldout_noise_ratio": 2.5}) == []          # below 3: a model floor at low noise
+    assert heads({"heldout_excess_relative_error": 0.5}) == ["held-out error far above the noise"]
+    assert heads({"heldout_noise_ratio": None}) == []       # noise-free data: no ratio
+    assert heads({"data_loss_drop": 0.5}) == ["not converged"]
+    assert heads({"fsc_resolution_voxels": 6.0}) == ["FSC falls early"]
 
 
 def test_validate_command_writes_the_json_the_report_and_the_fits(tmp_path: Path, capsys) -> None:

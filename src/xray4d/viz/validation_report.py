@@ -109,6 +109,8 @@ def _rows(s: dict[str, Any]) -> list[tuple[str, str]]:
         return "-" if v is None else format(v * scale, spec)
     rows = [("held-out relative error (mean over frames)", f("heldout_relative_error")),
             ("held-out rms error / noise level", f("heldout_noise_ratio", ".3f")),
+            ("held-out error beyond the noise, share of the held-out signal",
+             f("heldout_excess_relative_error", ".1%")),
             ("fitted rms error / noise level", f("fit_noise_ratio", ".3f")),
             ("noise level (sigma; share of the largest datum)",
              f"{f('noise_level')} ({f('noise_level_relative', '.2%')})"),
@@ -122,7 +124,8 @@ def _rows(s: dict[str, Any]) -> list[tuple[str, str]]:
     rows += [("uncertainty: ensemble std, mean over all voxels", f("uncertainty_mean")),
              ("uncertainty: ensemble std, mean inside the object", f("uncertainty_mean_object")),
              ("value bound (source)", f"{f('value_max')} ({s.get('value_max_source', '-')})"),
-             ("object voxels within 2 % of the bound", f("saturation_share", ".1%"))]
+             ("object voxels within 2 % of the bound", f("saturation_share", ".1%")),
+             ("data term's fall over the second half of the fit", f("data_loss_drop", ".1%"))]
     if s.get("value_estimate") is not None:
         rows.append(("value the projections suggest (estimate)",
                      f"{f('value_estimate')} ({s.get('value_estimate_method')})"))
