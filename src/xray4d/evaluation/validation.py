@@ -19,8 +19,9 @@ measures, from the data alone:
    metres when the pixel size is known.
 3. **Ensemble.** The main fit, fits with further seeds and the two halves: the standard
    deviation over them per voxel is the uncertainty map.
-4. **Checks** (:data:`THRESHOLDS`): the output saturated at its value bound, a held-out
-   error far above the noise, an FSC that falls early; each adds a one-line warning.
+4. **Checks** (:data:`THRESHOLDS`): the output saturated at a value bound below what the
+   projections suggest, a held-out error far above the noise, a fit that has not
+   converged, an FSC that falls early; each adds a one-line warning.
 
 The value bound of the field is resolved once (from the config, the material, or
 estimated from the whole recording, held-out pixels included: one number shared by every
@@ -237,7 +238,8 @@ def run_validation(recording: Recording, config: ReconstructionConfig, *, seeds:
         a :class:`ValidationRun`; its ``summary`` holds ``heldout_relative_error`` (mean
         over frames) and ``heldout_relative_error_per_frame``, ``noise_level`` (sigma of
         the data) and ``noise_level_relative`` (over the largest datum),
-        ``heldout_noise_ratio`` (and per frame), ``fit_noise_ratio``,
+        ``heldout_noise_ratio`` (and per frame), ``heldout_excess_relative_error`` (the
+        part beyond the noise; and per frame), ``fit_noise_ratio``, ``data_loss_drop``,
         ``fsc_resolution_voxels`` (median over frames, 1/7 threshold; per frame; half-bit;
         ``fsc_resolution_m`` when the pixel size is known), ``uncertainty_mean`` (over
         all voxels) and ``uncertainty_mean_object``, ``saturation_share``,
