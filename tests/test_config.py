@@ -102,8 +102,16 @@ SPEC: dict[str, tuple] = {
     "physics.beta": C("material", "fitted"),
     "physics.beta_over_delta_max": R(0, 1e3, "(]", null=True),
     "physics.value_from_material": FLAG,
+    "validation.holdout": R(0, 0.5, "(]"),
+    "validation.block_px": I(1, 1024),
+    "validation.holdout_seed": I(0, 2**63 - 1),
+    "validation.stop": C("fixed", "auto"),
+    "validation.stop_holdout": R(0, 0.5, "(]"),
+    "validation.stop_every": I(1, 10**6),
+    "validation.stop_patience": I(1, 10**6),
+    "validation.stop_min_improvement": R(0, 1, "[)"),
 }
-SECTIONS = ("field", "regularizers", "train", "conventional", "physics")
+SECTIONS = ("field", "regularizers", "train", "conventional", "physics", "validation")
 #: the default preset's stopping rule (src/xray4d/presets/default.yaml)
 DEFAULT_ITERATIONS, DEFAULT_BUDGET_S = None, 120
 

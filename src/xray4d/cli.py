@@ -219,7 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: modules of ``xray4d.commands`` each adding one verb: ``add_parser(subparsers)`` sets ``func``
-VERB_MODULES = ("info", "project", "simulate", "evaluate", "reconstruct", "convert", "demo",
+VERB_MODULES = ("info", "project", "simulate", "evaluate", "reconstruct", "validate", "convert",
+                "demo",
                 "benchmark")
 
 

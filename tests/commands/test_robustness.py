@@ -259,7 +259,7 @@ REQUIRED = {"project": ["vol.h5", "--angles", "0", "--out", "out.h5"],
             "reconstruct": ["rec.h5", "--out", "out.h5"],
             "evaluate": ["rec.h5", "--truth", "truth.h5"],
             "benchmark": ["--out", "bench"], "demo": ["--out", "demo"],
-            "convert": ["in.h5", "out.h5"],
+            "convert": ["in.h5", "out.h5"], "validate": ["rec.h5", "--out", "val"],
             **{f"simulate {name}": ["--out", "out.h5"] for name in SCENES}}
 
 

@@ -49,6 +49,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--beta", choices=("material", "fitted"),
                    help="intensity recordings: beta from delta by the material's delta/beta "
                         "(default), or fitted as the field's second channel (--intensity model)")
+    p.add_argument("--stop", choices=("fixed", "auto"),
+                   help="fixed (default): train for the iterations or the time budget; auto: "
+                        "hold out 5 %% of the detector pixels in blocks and stop when their "
+                        "error stops improving (the iterations or the time budget still cap "
+                        "the run; config section validation)")
     p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt of a killed run")
     p.add_argument("--force", action="store_true",
                    help="overwrite an existing output file, preview folder or checkpoint")
@@ -93,12 +98,14 @@ def build_config(args: argparse.Namespace):
     conventional = {"iterations": args.iterations} if args.iterations is not None else {}
     physics = {k: v for k, v in (("intensity", args.intensity), ("material", args.material),
                                  ("beta", args.beta)) if v is not None}
+    validation = {"stop": args.stop} if getattr(args, "stop", None) else {}
     for key, val in (("train", train), ("field", field), ("conventional", conventional),
-                     ("physics", physics)):
+                     ("physics", physics), ("validation", validation)):
         if val:
             overrides.setdefault(key, {}).update(val)
     declared = peek_recording(args.recording)     # the quantity picks the measurement preset
-    quantity = declared[3] if declared else peek_quantity(args.recording, **import_options(args))
+    quantity = declared[3] if declared else peek_quantity(args.recording, **import_options(args)
+                                                            if hasattr(args, "format") else {})
     if args.material is not None and declared and declared[3] in ("line_integral", "phase"):
         overrides.setdefault("physics", {})["value_from_material"] = True
     try:
@@ -112,7 +119,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     """Run a reconstruction from the command line."""
     from ..api import checkpoint_file, preview_dir, reconstruct_file, reconstruct_outputs
     from ..io.files import check_inputs, check_outputs
-    from ..reconstruct.registry import available_methods, unavailable_reason
+    from ..reconstruct.registry import available_methods, get_method, unavailable_reason
 
     # inputs and outputs before anything is read or computed; reconstruct_file checks the
     # outputs again once it holds the output's lock
@@ -129,6 +136,9 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     missing = unavailable_reason(cfg.method)      # an optional extra that is not installed
     if missing:
         raise UsageError(f"--method: {missing}")
+    if cfg.validation.stop == "auto" and not get_method(cfg.method).fits_field:
+        raise UsageError(f"--stop auto: needs a method that trains a field (e.g. hexplane), "
+                         f"not {cfg.method!r}")
     t0 = time.perf_counter()
     result = reconstruct_file(args.recording, args.out, cfg, resume=args.resume,
                               progress=not args.quiet, previews=not args.no_preview,

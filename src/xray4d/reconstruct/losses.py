@@ -74,19 +74,28 @@ class ProjectionDataTerm(LossTerm):
         measured: (T, V, H, W) measured projections on the device.
         measurement: predicted line integrals -> the measured quantity, or None.
         channels: output channels of the field (1, or 2 for delta and beta).
+        mask: (T, V, H, W) bool on the device, the pixels the term sees (None: all). The
+            mean is then over those pixels, and ``scale`` is theirs: nothing of the other
+            pixels reaches the fit (held-out pixels, :mod:`.holdout`).
     """
 
     name = "data"
 
     def __init__(self, projector: Projector, measured: torch.Tensor,
                  measurement: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 channels: int = 1, weight: float = 1.0) -> None:
+                 channels: int = 1, weight: float = 1.0,
+                 mask: torch.Tensor | None = None) -> None:
         super().__init__(weight)
         self.projector = projector
         self.measured = measured
         self.measurement = measurement
         self.channels = channels
-        self.scale = float((measured if measurement is None else measured - 1).abs().max()) or 1.0
+        self.mask = mask
+        contrast = measured if measurement is None else measured - 1
+        if mask is not None:
+            contrast = contrast[mask]
+        self.scale = float(contrast.abs().max()) if contrast.numel() else 0.0
+        self.scale = self.scale or 1.0
 
     def predict(self, volume: torch.Tensor, frames: np.ndarray) -> torch.Tensor:
         """The measured quantity predicted from rendered frames (B, [O,] Z, Y, X)."""
@@ -100,5 +109,12 @@ class ProjectionDataTerm(LossTerm):
 
     def value(self, step: Step) -> torch.Tensor:
         pred = self.predict(step.volume, step.frames.numpy())
-        target = self.measured[step.frames.to(self.measured.device)]
-        return (pred - target).pow(2).mean() / self.scale ** 2
+        frames = step.frames.to(self.measured.device)
+        target = self.measured[frames]
+        if self.mask is None:
+            return (pred - target).pow(2).mean() / self.scale ** 2
+        seen = self.mask[frames]
+        # where(), not a product: what is held out never enters, not even as 0 * value
+        sq = torch.where(seen, pred - target, torch.zeros((), dtype=pred.dtype,
+                                                          device=pred.device)).pow(2)
+        return sq.sum() / seen.sum().clamp_min(1) / self.scale ** 2

@@ -61,6 +61,9 @@ class MeasuredData:
         oversample: the field is rendered this many times finer than the voxel grid.
         index: the material's refractive index (intensity data), or None.
         preprocessing: how line integrals were retrieved from intensities, or None.
+        fit_mask: (T, V, H, W) bool, the pixels of ``recording.projections`` the data term
+            fits (None: all); the others are held out (:mod:`.holdout`). Honoured by the
+            methods that fit a field through :func:`~.trainer.fit_field`.
     """
 
     recording: Recording
@@ -71,6 +74,7 @@ class MeasuredData:
     oversample: int = 1
     index: physics.RefractiveIndex | None = None
     preprocessing: str | None = None
+    fit_mask: np.ndarray | None = None
 
 
 def beta_over_delta_range(index: physics.RefractiveIndex, limit: float | None

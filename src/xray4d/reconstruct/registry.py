@@ -80,6 +80,10 @@ class Method:
                              "reconstruct needs line_integral or intensity data")
         if recording.quantity == "intensity":
             check_intensity_setup(recording, config, self)
+        if config.validation.stop != "fixed" and not self.fits_field:
+            raise InputError(recording.path or "recording", "config validation.stop",
+                             f"{config.validation.stop!r} needs a method that trains a field "
+                             f"(e.g. hexplane), not {self.name!r}")
         g = recording.geometry
         check_reconstruction(g.frames, g.views, g.height, g.width, config,
                              angle_sets=g.angle_sets, in_memory=True,

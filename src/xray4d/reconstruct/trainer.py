@@ -2,14 +2,17 @@
 
 :class:`Trainer` optimises a field (built and refined by a :class:`FieldModel`) under a
 list of loss terms (:mod:`.losses`): frame batches, the coarse-to-fine schedule, the
-learning-rate schedule, a time budget or an iteration count, checkpoints and resume,
-a moving average of the weights, a divergence guard and a progress bar. It knows
-nothing of file formats, methods or physics.
+learning-rate schedule, a time budget or an iteration count (and optionally a
+:class:`StopCriterion` that ends the run earlier), checkpoints and resume, a moving
+average of the weights, a divergence guard and a progress bar. It knows nothing of file
+formats, methods or physics.
 
 :func:`fit_field` is what a field method's ``fit`` calls: it builds the projector, the
 data term (through the measurement model) and the regularisers, runs the trainer,
 renders every frame from the averaged weights and assembles the
-:class:`~xray4d.data.FitResult`.
+:class:`~xray4d.data.FitResult`. The data term sees only the pixels of
+``data.fit_mask`` when it is set; with ``validation.stop: auto`` a share of the pixels
+is watched instead of fitted and ends the run (:mod:`.holdout`).
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ import time
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import numpy as np
 import torch
@@ -32,6 +35,7 @@ from ..errors import DivergenceError, InputError
 from ..fields.base import Field
 from ..projector import Projector
 from .checkpoint import load_checkpoint, run_fingerprint, save_checkpoint
+from .holdout import HeldOutStop, auto_stop_masks
 from .losses import LossTerm, ProjectionDataTerm, Step
 from .regularizers import build_regularizers
 from .schedule import learning_rate_factor, normalised_times
@@ -40,7 +44,8 @@ from .value_bound import bound_diagnostic, distinct_views, warn_about_bound
 if TYPE_CHECKING:
     from .measurement import MeasuredData
 
-__all__ = ["FieldModel", "WeightAverage", "Trainer", "TrainOutcome", "fit_field"]
+__all__ = ["FieldModel", "WeightAverage", "StopCriterion", "Trainer", "TrainOutcome",
+           "fit_field", "masked_error"]
 
 
 class FieldModel:
@@ -119,6 +124,23 @@ class WeightAverage:
         return out
 
 
+class StopCriterion(Protocol):
+    """A rule that ends training before the iterations or the time budget are spent
+    (e.g. :class:`~xray4d.reconstruct.holdout.HeldOutStop`)."""
+
+    #: what the run's ``stopped_by`` says when this rule ended it
+    name: str
+
+    def update(self, iteration: int, trainer: "Trainer", final_stage: bool) -> bool:
+        """Called after each step (``iteration`` steps done; ``final_stage``: the last
+        coarse-to-fine refinement is done); True ends the run."""
+        ...
+
+    def chosen(self, field: Field, iteration: int, elapsed: float) -> Field:
+        """The field the run returns, given its last averaged ``field``."""
+        ...
+
+
 @dataclass
 class TrainOutcome:
     """What a training run leaves: the field (averaged weights) and its history."""
@@ -153,19 +175,22 @@ class Trainer:
         on_step: callback(iteration, data loss, elapsed s) after each step.
         start: the clock's start (``time.perf_counter()``); the budget covers the set-up
             before the trainer, the fit and the final render (estimated while fitting).
+        stop: a rule that may end the run earlier and choose the field it returns (None:
+            the iterations or the time budget alone).
     """
 
     def __init__(self, model: FieldModel, terms: list[LossTerm], times: torch.Tensor,
                  train: TrainConfig, *, fingerprint: dict[str, Any] | None = None,
                  checkpoint_path: str | os.PathLike | None = None, progress: bool = True,
                  on_step: Callable[[int, float, float], None] | None = None, desc: str = "",
-                 start: float | None = None) -> None:
+                 start: float | None = None, stop: StopCriterion | None = None) -> None:
         if not train.iterations and not train.time_budget_s:
             raise ValueError("set iterations, a time budget, or both")
         self.model, self.terms, self.times, self.train = model, terms, times, train
         self.fingerprint = fingerprint or {}
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.progress, self.on_step, self.desc = progress, on_step, desc
+        self.stop = stop
         self.start = time.perf_counter() if start is None else start
         self.average = WeightAverage(train.ema_decay)
         self.elapsed_before = 0.0
@@ -320,11 +345,18 @@ class Trainer:
             if self.checkpoint_path and time.perf_counter() - last_ckpt >= tc.checkpoint_every_s:
                 self._checkpoint(s)
                 last_ckpt = time.perf_counter()
+            if self.stop is not None and self.stop.update(
+                    s["it"], self, s["stage"] >= len(self.model.upsample_at)):
+                stopped_by = self.stop.name
+                break
         bar.close()
         if self.checkpoint_path:
             self._checkpoint(s)
-        return TrainOutcome(self.average.averaged(s["field"]), s["history"], s["loss_times"],
-                            s["it"], stopped_by, {t.name: t.weight for t in self.terms})
+        fld = self.average.averaged(s["field"])
+        if self.stop is not None:
+            fld = self.stop.chosen(fld, s["it"], self.elapsed())
+        return TrainOutcome(fld, s["history"], s["loss_times"], s["it"], stopped_by,
+                            {t.name: t.weight for t in self.terms})
 
     def _show(self, bar, s: dict[str, Any], data_loss: float) -> None:
         if self.train.iterations:
@@ -361,11 +393,29 @@ def predict_all(data_term: ProjectionDataTerm, volume: np.ndarray, chunk: int) -
         for i in range(0, n, chunk)])
 
 
+@torch.no_grad()
+def masked_error(model: FieldModel, fld: Field, times: torch.Tensor,
+                 data_term: ProjectionDataTerm, mask: torch.Tensor, chunk: int) -> float:
+    """Mean squared error of ``fld``'s prediction on the ``mask`` pixels (T, V, H, W bool on
+    the device), relative to the data term's scale squared as the data term is."""
+    total, count = 0.0, 0
+    for i in range(0, times.shape[0], chunk):
+        frames = np.arange(i, min(i + chunk, times.shape[0]))
+        m = mask[i:i + chunk]
+        if not bool(m.any()):
+            continue
+        pred = data_term.predict(model.render(fld, times[i:i + chunk]), frames)
+        total += float((pred - data_term.measured[i:i + chunk])[m].double().pow(2).sum())
+        count += int(m.sum())
+    return total / max(count, 1) / data_term.scale ** 2
+
+
 def fit_field(model: FieldModel, data: "MeasuredData", config: ReconstructionConfig, *,
               method: str, checkpoint_path: str | os.PathLike | None = None,
               progress: bool = True, resume: bool = False,
               on_step: Callable[[int, float, float], None] | None = None,
-              extra_terms: list[LossTerm] | None = None) -> FitResult:
+              extra_terms: list[LossTerm] | None = None,
+              stop: StopCriterion | None = None) -> FitResult:
     """Fit ``model``'s field to ``data`` through its measurement model; render the result.
 
     The loss terms are the data term, the config's regularisers (scaled by the model's
@@ -376,6 +426,8 @@ def fit_field(model: FieldModel, data: "MeasuredData", config: ReconstructionCon
     source, the share of the object at it: :func:`~.value_bound.bound_diagnostic`) goes to
     ``resolved.value_bound`` and warns (:class:`~xray4d.errors.ValueBoundWarning`) when the
     bound may cap the truth or is a shape guess.
+    ``stop`` is a stop rule of the caller's (e.g.
+    one that watches the fit); ``validation.stop: auto`` brings its own instead.
     """
     start = time.perf_counter()
     tc = config.train
@@ -383,15 +435,27 @@ def fit_field(model: FieldModel, data: "MeasuredData", config: ReconstructionCon
         raise ValueError("set iterations, a time budget, or both")
     rec = data.recording
     dev = torch.device(tc.device)
+    vc, fit_mask, watched = config.validation, data.fit_mask, None
+    if vc.stop == "auto":
+        fit_mask, watched = auto_stop_masks(vc, fit_mask, rec.projections.shape)
     data_term = ProjectionDataTerm(Projector(rec.geometry, device=dev),
                                    torch.as_tensor(rec.projections, dtype=torch.float32, device=dev),
-                                   data.model, channels=model.channels)
+                                   data.model, channels=model.channels,
+                                   mask=None if fit_mask is None
+                                   else torch.as_tensor(fit_mask, device=dev))
     times = torch.as_tensor(normalised_times(rec.time), dtype=torch.float32, device=dev)
     regs = build_regularizers(config.regularizers.weights(), getattr(model, "value_max", 1.0))
+    if watched is not None and stop is not None:
+        raise ValueError("validation.stop 'auto' brings its own stop rule; give none")
+    if watched is not None:
+        watched_t = torch.as_tensor(watched, device=dev)
+        stop = HeldOutStop(lambda f: masked_error(model, f, times, data_term, watched_t,
+                                                  tc.render_chunk),
+                           vc.stop_every, vc.stop_patience, vc.stop_min_improvement)
     trainer = Trainer(model, [data_term, *regs, *(extra_terms or [])], times, tc,
                       fingerprint=run_fingerprint(rec, config.to_dict()),
                       checkpoint_path=checkpoint_path, progress=progress, on_step=on_step,
-                      desc=method, start=start)
+                      desc=method, start=start, stop=stop)
     outcome = trainer.fit(resume=resume)
     volume = render_all(model, outcome.field, times, tc.render_chunk)
     predicted = predict_all(data_term, volume, tc.render_chunk)
@@ -410,6 +474,10 @@ def fit_field(model: FieldModel, data: "MeasuredData", config: ReconstructionCon
                                              "first": values[0] if values else None,
                                              "final": values[-1] if values else None}
                                       for name, values in outcome.history.items()}}
+    if stop is not None and hasattr(stop, "summary"):
+        cfg["resolved"]["stop"] = stop.summary()
+    if fit_mask is not None:
+        cfg["resolved"]["fitted_pixel_share"] = float(np.mean(fit_mask))
     two = model.channels > 1
     recon = Reconstruction(volume=np.ascontiguousarray(volume[:, 0]) if two else volume,
                            time=np.asarray(rec.time, np.float64), method=method, config=cfg,
