@@ -12,8 +12,10 @@ from .config import ReconstructionConfig, measurement_preset, resolve_config
 from .data import FitResult, Recording
 from .errors import InputError, OutputError
 from .io import atomic_path, load_any, peek_recording, save_reconstruction
-from .io.files import Output, check_inputs, locked_outputs, remove_own_stale_temps
+from .io.checks import Output, check_inputs, locked_outputs
+from .io.files import remove_own_stale_temps
 from .reconstruct.registry import get_method
+from .reconstruct.value_bound import describe_bound
 from .resources import check_reconstruction
 from .viz.preview import write_previews
 
@@ -67,7 +69,7 @@ def checkpoint_file(out: str | os.PathLike) -> Path:
 def reconstruct_outputs(out: str | os.PathLike, previews: bool = True,
                         resume: bool = False) -> list[Output]:
     """What :func:`reconstruct_file` writes for ``out``, for
-    :func:`xray4d.io.files.check_outputs`: the file, its checkpoint (consumed and
+    :func:`xray4d.io.checks.check_outputs`: the file, its checkpoint (consumed and
     replaced when resuming), and with ``previews`` the preview folder and its config copy."""
     out = Path(out)
     outputs = [Output(out, "--out"),
@@ -93,7 +95,7 @@ def reconstruct_file(recording_path: str | os.PathLike, out: str | os.PathLike,
     The checkpoint ``OUT.ckpt`` is kept while fitting (``resume=True`` continues
     from it) and removed once the output is complete. Before anything is loaded the
     outputs (:func:`reconstruct_outputs`) are checked and ``out`` is locked for the
-    whole run (:func:`xray4d.io.files.locked_outputs`): never the recording, a second
+    whole run (:func:`xray4d.io.checks.locked_outputs`): never the recording, a second
     run writing the same ``out`` is refused, and with ``force=False`` existing
     outputs are refused too (:class:`~xray4d.errors.OutputError`).
     """
@@ -139,6 +141,5 @@ def _preview_title(method: str, recording_path: str | os.PathLike, result: FitRe
     title = f"{method}: {Path(recording_path).name}"
     bound = result.reconstruction.config.get("resolved", {}).get("value_bound")
     if bound:
-        from .reconstruct.value_bound import describe_bound
         title += f"\n{describe_bound(bound)}"
     return title

@@ -177,17 +177,17 @@ def read_config_overrides(path: str | Path) -> dict:
 
 
 def _same_file(a: Path, b: Path) -> bool:
-    """True when two paths name one file (see :func:`xray4d.io.files.same_file`)."""
-    from .io.files import same_file
+    """True when two paths name one file (see :func:`xray4d.io.checks.same_file`)."""
+    from .io.checks import same_file
     return same_file(a, b)
 
 
 def check_output(out: str | Path, inputs: list[str | Path], force: bool = False,
                  option: str = "--out") -> None:
-    """Check one output file before any work (:func:`xray4d.io.files.check_outputs`):
+    """Check one output file before any work (:func:`xray4d.io.checks.check_outputs`):
     not an input however spelled, replaced only with ``force``, creatable there.
     OutputError naming ``option`` otherwise; nothing is touched."""
-    from .io.files import Output, check_outputs
+    from .io.checks import Output, check_outputs
     check_outputs([Output(Path(out), option)], inputs, force)
 
 
@@ -195,11 +195,11 @@ def claim_outputs(args: argparse.Namespace, outputs: list, inputs: list | tuple 
                   force: bool = False) -> None:
     """Check a verb's outputs before any work and lock the first until the verb returns.
 
-    ``outputs`` are :class:`xray4d.io.files.Output`; ``inputs`` the files the verb reads
+    ``outputs`` are :class:`xray4d.io.checks.Output`; ``inputs`` the files the verb reads
     (None entries are skipped). The lock is held by :func:`main` (``args.exit_stack``);
     called without it, the outputs are only checked.
     """
-    from .io.files import check_outputs, locked_outputs
+    from .io.checks import check_outputs, locked_outputs
     stack = getattr(args, "exit_stack", None)
     if stack is None:
         check_outputs(outputs, [i for i in inputs if i is not None], force)

@@ -35,6 +35,7 @@ import pytest
 
 from xray4d import cli
 from xray4d.errors import OutputError
+from xray4d.io import checks as xchecks
 from xray4d.io import files as xfiles
 from xray4d.io.files import OutputLock, lock_path, remove_own_stale_temps
 
@@ -414,7 +415,7 @@ def _place(fault: str, d: Path, verb: str, monkeypatch) -> tuple[str, str]:
 
     def read_only(target):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS))
-    monkeypatch.setattr(xfiles, "new_temp_path", read_only)
+    monkeypatch.setattr(xchecks, "new_temp_path", read_only)   # the probe file of the checks
     return str(d / "new" / name), "Read-only file system"
 
 

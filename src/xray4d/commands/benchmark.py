@@ -126,7 +126,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     from ..evaluation.benchmark import run_benchmark
 
     methods = _check(args)
-    from ..io.files import Output, check_inputs
+    from ..io.checks import Output, check_inputs
     out = Path(args.out)
     if args.config:
         check_inputs([(args.config, "--config")])

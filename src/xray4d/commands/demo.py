@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..cli import FRAMES_MAX, SIZE_MAX, TIME_BUDGET_S, UsageError, claim_outputs, int_range, with_range
 from ..evaluation.cases import DEMO_SIMULATION
-from ..io.files import Output
+from ..io.checks import Output
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -96,7 +96,7 @@ def run(args: argparse.Namespace, stream: TextIO | None = None) -> int:
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise UsageError(f"--device: {args.device} requested but CUDA is not available")
     from ..cli import claim_outputs
-    from ..io.files import Output, check_inputs
+    from ..io.checks import Output, check_inputs
     check_inputs([(args.reconstruction, "/"), (args.truth, "/")])
     if args.json is not None:
         claim_outputs(args, [Output(Path(args.json), "--json")],

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..cli import NOISE, SEED, UsageError, claim_outputs, parse_angles, with_range
 from ..errors import ResourceError
 from ..io import load_volume, load_volume_times, peek_pixel_size, peek_volume, save_recording
-from ..io.files import Output, check_inputs
+from ..io.checks import Output, check_inputs
 from ..resources import check_fits, estimate_projection
 from ..simulate import simulate_recording
 

@@ -118,7 +118,7 @@ def build_config(args: argparse.Namespace):
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     """Run a reconstruction from the command line."""
     from ..api import checkpoint_file, preview_dir, reconstruct_file, reconstruct_outputs
-    from ..io.files import check_inputs, check_outputs
+    from ..io.checks import check_inputs, check_outputs
     from ..reconstruct.registry import available_methods, get_method, unavailable_reason
 
     # inputs and outputs before anything is read or computed; reconstruct_file checks the

@@ -25,7 +25,7 @@ from ..cli import (FRAMES, NOISE, SEED, SIZE, UsageError, claim_outputs, float_r
                    parse_angles, with_range)
 from ..data import Recording
 from ..io import save_recording
-from ..io.files import Output
+from ..io.checks import Output
 from ..physics import refractive_index
 from ..resources import check_fits, estimate_simulation
 from ..simulate import (SCENES, DropletCollision, get_scene, simulate_droplets,

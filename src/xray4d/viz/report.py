@@ -10,6 +10,7 @@ import html
 from pathlib import Path
 
 from ..io import atomic_path
+from ..reconstruct.value_bound import describe_bound
 
 __all__ = ["plot_metrics_per_frame", "write_report"]
 
@@ -69,7 +70,6 @@ def write_report(out: Path, summary: dict, result: dict) -> tuple[Path, Path]:
              f"{100 * s['noise']:g} % noise; reconstructed with {s['method']} in "
              f"{s['reconstruct_seconds']:.1f} s ({s['iterations']} iterations) on {s['device']}.")
     if s.get("value_bound"):
-        from ..reconstruct.value_bound import describe_bound
         intro += f" The {describe_bound(s['value_bound'])}."
     md = ["# xray4d demo report", "", intro, "", "| metric (mean over frames) | value |", "|---|---|"]
     md += [f"| {k} | {v} |" for k, v in rows]
