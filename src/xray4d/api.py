@@ -14,6 +14,7 @@ from .errors import InputError, OutputError
 from .io import atomic_path, load_any, peek_recording, save_reconstruction
 from .io.checks import Output, check_inputs, locked_outputs
 from .io.files import remove_own_stale_temps
+from .reconstruct.distributed import is_writer
 from .reconstruct.registry import get_method
 from .reconstruct.value_bound import describe_bound
 from .resources import check_reconstruction
@@ -97,12 +98,18 @@ def reconstruct_file(recording_path: str | os.PathLike, out: str | os.PathLike,
     outputs (:func:`reconstruct_outputs`) are checked and ``out`` is locked for the
     whole run (:func:`xray4d.io.checks.locked_outputs`): never the recording, a second
     run writing the same ``out`` is refused, and with ``force=False`` existing
-    outputs are refused too (:class:`~xray4d.errors.OutputError`).
+    outputs are refused too (:class:`~xray4d.errors.OutputError`). Under ``torchrun``
+    every process trains its share of the frames (:mod:`xray4d.reconstruct.distributed`)
+    and only rank 0 checks, locks and writes.
     """
     ckpt = checkpoint_file(out)
     if resume and not ckpt.exists():
         raise InputError(ckpt, "checkpoint", "no checkpoint to resume from")
     check_inputs([(recording_path, "/")] + ([(ckpt, "checkpoint")] if resume else []))
+    if not is_writer():     # another process of a torchrun: it trains, rank 0 writes
+        rec = load_any(recording_path, **(import_options or {}))
+        return reconstruct(rec, config or resolve_config(quantity=rec.quantity),
+                           checkpoint_path=ckpt, resume=resume, progress=False)
     with locked_outputs(reconstruct_outputs(out, previews, resume), [recording_path], force):
         declared = peek_recording(recording_path)
         if declared is not None:   # refuse what cannot fit before loading anything

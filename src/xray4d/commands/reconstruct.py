@@ -119,8 +119,17 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     """Run a reconstruction from the command line."""
     from ..api import checkpoint_file, preview_dir, reconstruct_file, reconstruct_outputs
     from ..io.checks import check_inputs, check_outputs
+    from ..reconstruct.distributed import init_from_environment
     from ..reconstruct.registry import available_methods, get_method, unavailable_reason
 
+    # under torchrun (WORLD_SIZE > 1) every process trains its share of the frames and
+    # rank 0 alone checks and writes the outputs (a refusal there ends every process)
+    rank, size = init_from_environment(args.device or "cpu")
+    if rank:
+        cfg = build_config(args)
+        reconstruct_file(args.recording, args.out, cfg, resume=args.resume, progress=False,
+                         previews=False, import_options=import_options(args))
+        return 0
     # inputs and outputs before anything is read or computed; reconstruct_file checks the
     # outputs again once it holds the output's lock
     if args.resume and not checkpoint_file(args.out).exists():
@@ -148,7 +157,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
           f"{r.volume.shape[2]} x {r.volume.shape[3]} voxels, method {r.method}, "
           f"{result.iterations} iterations (stopped by {result.stopped_by}), "
           f"final loss {result.losses[-1] if result.losses else float('nan'):.3e}, "
-          f"{time.perf_counter() - t0:.1f} s")
+          f"{time.perf_counter() - t0:.1f} s" + (f", {size} processes" if size > 1 else ""))
     if not args.no_preview:
         print(f"previews in {preview_dir(args.out)}/")
     return 0

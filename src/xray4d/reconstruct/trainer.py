@@ -35,6 +35,7 @@ from ..errors import DivergenceError, InputError
 from ..fields.base import Field
 from ..projector import Projector
 from .checkpoint import load_checkpoint, run_fingerprint, save_checkpoint
+from .distributed import agree, average_gradients, is_writer, shard, world
 from .holdout import HeldOutStop, auto_stop_masks
 from .losses import LossTerm, ProjectionDataTerm, Step
 from .regularizers import build_regularizers
@@ -312,29 +313,41 @@ class Trainer:
         tc = self.train
         s = self._initial_state(resume)
         n_frames = self.times.shape[0]
-        batch = max(1, min(tc.frames_per_batch, n_frames))
+        rank, size = world()
+        if n_frames < size:
+            raise InputError("recording", "frames", f"{n_frames} frames cannot be shared "
+                             f"between {size} processes; start at most {n_frames}")
+        # data-parallel (:mod:`.distributed`): one batch of every process's frames, shared
+        batch = max(1, min(tc.frames_per_batch * size, n_frames))
         render_cost, last_ckpt = 0.0, time.perf_counter()
-        bar = _progress_bar(tc, s["it"], self.elapsed_before, self.progress, self.desc)
+        bar = _progress_bar(tc, s["it"], self.elapsed_before, self.progress and is_writer(),
+                            self.desc)
         stopped_by = "iterations"
+        dev = self.times.device
         while True:
             el = self.elapsed()
             if tc.iterations and s["it"] >= tc.iterations:
                 break
-            if tc.time_budget_s and el + render_cost >= tc.time_budget_s:
+            over_budget = bool(tc.time_budget_s) and el + render_cost >= tc.time_budget_s
+            if size > 1:        # every process stops at the same step
+                _, over_budget = agree([], over_budget, dev)
+            if over_budget:
                 stopped_by = "time budget"
                 break
             self._schedule(s, self._progress_fraction(s["it"], el))
-            idx = self._next_batch(s, n_frames, batch)
+            idx = shard(self._next_batch(s, n_frames, batch), rank, size)
             t0 = time.perf_counter()
             loss, values = self._step(s, idx)
-            self._guard(s, float(loss.detach()), bar)
+            agreed, _ = agree([float(v.detach()) for v in (loss, *values)], False, dev)
+            self._guard(s, agreed[0], bar)
             s["opt"].zero_grad(set_to_none=True)
             loss.backward()
+            average_gradients(s["field"].parameters())
             s["opt"].step()
             self.average.update(s["field"])
             s["it"] += 1
-            for term, value in zip(self.terms, values):
-                s["history"][term.name].append(float(value.detach()))
+            for term, value in zip(self.terms, agreed[1:]):
+                s["history"][term.name].append(value)
             s["loss_times"].append(self.elapsed())
             # rendering all frames at the end costs about a forward pass per batch
             render_cost = 0.5 * (time.perf_counter() - t0) * math.ceil(n_frames / batch)
@@ -342,15 +355,19 @@ class Trainer:
             if self.on_step:
                 self.on_step(s["it"], data_loss, self.elapsed())
             self._show(bar, s, data_loss)
-            if self.checkpoint_path and time.perf_counter() - last_ckpt >= tc.checkpoint_every_s:
+            if (self.checkpoint_path and is_writer()
+                    and time.perf_counter() - last_ckpt >= tc.checkpoint_every_s):
                 self._checkpoint(s)
                 last_ckpt = time.perf_counter()
-            if self.stop is not None and self.stop.update(
-                    s["it"], self, s["stage"] >= len(self.model.upsample_at)):
-                stopped_by = self.stop.name
-                break
+            if self.stop is not None:
+                done = self.stop.update(s["it"], self, s["stage"] >= len(self.model.upsample_at))
+                if size > 1:
+                    _, done = agree([], done, dev)
+                if done:
+                    stopped_by = self.stop.name
+                    break
         bar.close()
-        if self.checkpoint_path:
+        if self.checkpoint_path and is_writer():
             self._checkpoint(s)
         fld = self.average.averaged(s["field"])
         if self.stop is not None:
@@ -467,9 +484,10 @@ def fit_field(model: FieldModel, data: "MeasuredData", config: ReconstructionCon
                                 resolved.get("value_max_source", "config"),
                                 distinct_views(rec.geometry.angles_deg))
         resolved["value_bound"] = diag
-        warn_about_bound(diag)
+        if is_writer():
+            warn_about_bound(diag)
     cfg["resolved"] = {**resolved, "iterations_run": outcome.iterations,
-                       "stopped_by": outcome.stopped_by,
+                       "stopped_by": outcome.stopped_by, "world_size": world()[1],
                        "loss_terms": {name: {"weight": outcome.weights[name],
                                              "first": values[0] if values else None,
                                              "final": values[-1] if values else None}
