@@ -22,9 +22,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Fit a space-time field to the recording's projections (self-supervised) "
                     "and write the reconstruction file, a preview folder beside it "
                     "(slices, MIPs, projections, movie, loss) and the resolved config.")
-    p.add_argument("recording", metavar="RECORDING",
-                   help="recording file (ours, or another format: see the input options below)")
-    p.add_argument("--out", required=True, metavar="REC.h5", help="reconstruction file to write")
+    p.add_argument("recording", metavar="RECORDING", nargs="+",
+                   help="recording file (ours, or another format: see the input options "
+                        "below); several: each is reconstructed on its own into the folder "
+                        "--out (DIR/NAME.h5), a failure in one loses none of the others, "
+                        "and a summary table is printed and written to DIR/summary.json")
+    p.add_argument("--out", required=True, metavar="REC.h5",
+                   help="reconstruction file to write (a folder with several recordings)")
     p.add_argument("--method", default=None, help="reconstruction method (default: the preset's, hexplane)")
     p.add_argument("--preset", default="default", choices=("fast", "default", "quality"))
     p.add_argument("--config", metavar="YAML", help="YAML file of config overrides")
@@ -116,7 +120,11 @@ def build_config(args: argparse.Namespace):
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
-    """Run a reconstruction from the command line."""
+    """Run a reconstruction from the command line (several: :mod:`.reconstruct_many`)."""
+    if len(args.recording) > 1:
+        from .reconstruct_many import reconstruct_many
+        return reconstruct_many(args, build_config)
+    args.recording = args.recording[0]
     from ..api import checkpoint_file, preview_dir, reconstruct_file, reconstruct_outputs
     from ..io.checks import check_inputs, check_outputs
     from ..reconstruct.distributed import init_from_environment
