@@ -1,8 +1,9 @@
 """Data-parallel training over frames: ``torchrun --nproc_per_node 2 -m xray4d reconstruct``.
 
-The reference is the single-process trainer: two processes with ``frames_per_batch`` B
-each take the step one process takes with a batch of 2 B (same seed, same frame order),
-so their reconstructions agree to float32 rounding. Only rank 0 writes; the output's
+The reference is the single-process trainer: two processes share each step's batch of
+``frames_per_batch`` frames and take the steps one process takes (same seed, same frame
+order), so their reconstructions agree to float32 rounding, with equal shares (4 frames)
+and unequal ones (3 frames: 2 and 1, each process's loss weighted by its share). Only rank 0 writes; the output's
 config records ``world_size``; a killed two-process run resumes from its checkpoint.
 """
 from __future__ import annotations
@@ -42,27 +43,25 @@ def _reconstruct(cmd: list[str], tmp: Path) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=300, cwd=tmp)
 
 
-def test_two_processes_take_the_step_of_one_with_twice_the_batch(recording: Path,
-                                                                 tmp_path: Path) -> None:
-    per_process = tmp_path / "b2.yaml"
-    per_process.write_text("train:\n  frames_per_batch: 2\n")
-    doubled = tmp_path / "b4.yaml"
-    doubled.write_text("train:\n  frames_per_batch: 4\n")
-    common = ["--iterations", "40", "--quiet", "--no-preview"]
-    two = _reconstruct(_torchrun(2, "reconstruct", str(recording), "--out", "two.h5",
-                                 "--config", str(per_process), *common), tmp_path)
+@pytest.mark.parametrize("frames_per_batch", [4, 3])
+def test_two_processes_take_the_steps_of_one(recording: Path, tmp_path: Path,
+                                             frames_per_batch: int) -> None:
+    cfg = tmp_path / "batch.yaml"
+    cfg.write_text(f"train:\n  frames_per_batch: {frames_per_batch}\n")
+    common = ["--config", str(cfg), "--iterations", "40", "--quiet", "--no-preview"]
+    two = _reconstruct(_torchrun(2, "reconstruct", str(recording), "--out", "two.h5", *common),
+                       tmp_path)
     assert two.returncode == 0, two.stderr[-2000:]
     assert "2 processes" in two.stdout
     one = _reconstruct([sys.executable, "-m", "xray4d", "reconstruct", str(recording), "--out",
-                        "one.h5", "--config", str(doubled), *common], tmp_path)
+                        "one.h5", *common], tmp_path)
     assert one.returncode == 0, one.stderr[-2000:]
     a, b = load_reconstruction(tmp_path / "one.h5"), load_reconstruction(tmp_path / "two.h5")
     assert a.config["resolved"]["world_size"] == 1
     assert b.config["resolved"]["world_size"] == 2
     assert np.abs(a.volume - b.volume).max() <= 1e-5 * max(1.0, np.abs(a.volume).max())
     # rank 0 alone wrote: the outputs, nothing else (no checkpoint, lock or temporary file)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["b2.yaml", "b4.yaml", "one.h5",
-                                                          "two.h5"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["batch.yaml", "one.h5", "two.h5"]
     assert two.stderr.count("warning: the value bound") <= 1
 
 

@@ -7,8 +7,9 @@ process builds the same field from the same seed and draws the same order of fra
 each step's batch of ``frames_per_batch x world_size`` frames is split between the
 processes (:func:`shard`), each renders and projects its share, and the gradients are
 averaged over the processes (:func:`average_gradients`) before the optimiser's step, so
-the weights stay identical everywhere. With equal shares this is the step of one process
-with a batch ``world_size`` times larger. The loss values, the time budget and any early
+the weights stay identical everywhere. Each step's batch is ``frames_per_batch`` frames
+in all (at least one a process), each process's loss weighted by its share: N processes
+take the steps one process takes, each rendering 1/N of the frames. The loss values, the time budget and any early
 stop are agreed on by one small all-reduce per step (:func:`agree`). Only rank 0 writes
 outputs and checkpoints; every rank reads the checkpoint on resume.
 

@@ -317,8 +317,9 @@ class Trainer:
         if n_frames < size:
             raise InputError("recording", "frames", f"{n_frames} frames cannot be shared "
                              f"between {size} processes; start at most {n_frames}")
-        # data-parallel (:mod:`.distributed`): one batch of every process's frames, shared
-        batch = max(1, min(tc.frames_per_batch * size, n_frames))
+        # data-parallel (:mod:`.distributed`): the step's batch of frames is shared between
+        # the processes (at least one frame each), so N processes take one process's steps
+        batch = max(1, min(max(tc.frames_per_batch, size), n_frames))
         render_cost, last_ckpt = 0.0, time.perf_counter()
         bar = _progress_bar(tc, s["it"], self.elapsed_before, self.progress and is_writer(),
                             self.desc)
@@ -335,9 +336,13 @@ class Trainer:
                 stopped_by = "time budget"
                 break
             self._schedule(s, self._progress_fraction(s["it"], el))
-            idx = shard(self._next_batch(s, n_frames, batch), rank, size)
+            drawn = self._next_batch(s, n_frames, batch)
+            idx = shard(drawn, rank, size)
             t0 = time.perf_counter()
             loss, values = self._step(s, idx)
+            if size > 1:    # weighted by the share, the processes' mean is the batch's mean
+                share = idx.numel() * size / drawn.numel()
+                loss, values = loss * share, [v * share for v in values]
             agreed, _ = agree([float(v.detach()) for v in (loss, *values)], False, dev)
             self._guard(s, agreed[0], bar)
             s["opt"].zero_grad(set_to_none=True)
