@@ -47,6 +47,9 @@ MAX_MISMATCH = 0.15
 THIN_PX = 3.0
 #: sampling step of the profiles, pixels
 STEP = 0.5
+#: a peak whose row reaches less than this share of it in another view is elongated along the
+#: ray: its value is scaled by the shortfall
+ROW_TOLERANCE = 0.9
 _SUB = (np.arange(8) + 0.5) / 8 - 0.5
 
 
@@ -120,7 +123,7 @@ def section_value(view: np.ndarray, k: int, j: int, direction: np.ndarray
     pixel (k, j) along ``direction`` (d_row, d_col); None when the bump is too short."""
     n = max(view.shape)
     t = np.arange(-n, n + STEP, STEP)
-    q = map_coordinates(view, [k + t * direction[0], j + t * direction[1]], order=1,
+    q = map_coordinates(view, [k + t * direction[0], j + t * direction[1]], order=3,
                         mode="constant")
     if not q[t.size // 2] > 0:
         return None
@@ -135,15 +138,10 @@ def _peak_value(view: np.ndarray, k: int, j: int) -> float | None:
     minor = _minor_axis(view, k, j)
     major = np.array([minor[1], -minor[0]])
     a, b = section_value(view, k, j, minor), section_value(view, k, j, major)
-    ok = [s for s in (a, b) if s is not None and s[0] < MAX_MISMATCH]
+    ok = [s for s in (a, b) if s is not None and s[0] < MAX_MISMATCH and s[2] >= THIN_PX]
     if not ok:
         return None
-    if len(ok) == 2:
-        assert a is not None and b is not None
-        if a[2] < THIN_PX:
-            return b[1]
-        return a[1] if a[0] <= b[0] else b[1]
-    return ok[0][1]
+    return min(ok)[1]                     # the better fitting one
 
 
 def estimate_value_sections(projections: np.ndarray, margin: float = 1.0,
@@ -162,9 +160,13 @@ def estimate_value_sections(projections: np.ndarray, margin: float = 1.0,
     p = np.asarray(projections, dtype=np.float64)
     per_frame = []
     for frame in p:
+        row_tops = np.stack([uniform_filter(view, 3, mode="constant").max(axis=1)
+                             for view in frame])               # (V, H): each row's peak
         per_view = []
         for view in frame:
-            found = [v for k, j in peak_positions(view, peaks)
+            smooth = uniform_filter(view, 3, mode="constant")
+            found = [v * min(1.0, float(row_tops[:, k].min()) / (ROW_TOLERANCE * smooth[k, j]))
+                     for k, j in peak_positions(view, peaks)
                      if (v := _peak_value(view, k, j)) is not None]
             if found:
                 per_view.append(max(found))
