@@ -140,7 +140,7 @@ def _body(kind: str, angles, size: int = 32, frames: int = 8) -> Recording:
 
 
 def _sample(name: str, angles) -> Recording:
-    if name in ("tripod", "two-liquids"):
+    if name in ("tripod", "two-liquids", "jet", "droplets"):
         return get_scene(name).recording(size=32, frames=8, angles_deg=angles, noise=0.01,
                                          seed=0)
     return _body(name, angles)
@@ -158,7 +158,7 @@ _FAILS = {
 _CASES = [pytest.param(name, angles, marks=pytest.mark.xfail(
     strict=True, reason=_FAILS[(name, len(angles))])) if (name, len(angles)) in _FAILS
     else (name, angles)
-    for name in ("column", "slab", "rod", "sphere", "tripod", "two-liquids")
+    for name in ("column", "slab", "rod", "sphere", "tripod", "two-liquids", "jet")
     for angles in (TWO, FOUR)]
 
 
@@ -168,6 +168,16 @@ def test_estimated_bound_holds_the_truth_within_30_percent(name: str, angles) ->
     value, _ = estimate_value_bound(rec.projections, rec.geometry.angles_deg)
     top = float(rec.truth.max())
     assert top <= value <= 1.3 * top
+
+
+@pytest.mark.parametrize("angles", [TWO, FOUR])
+def test_droplet_bound_stays_within_3_percent_of_the_truth(angles) -> None:
+    # a bound 1.02 rather than 1.01 times the truth costs 0.7 dB on droplets at 2 views
+    # (docs/results/value-bound.md): the estimate must not loosen there
+    rec = _sample("droplets", angles)
+    value, _ = estimate_value_bound(rec.projections, rec.geometry.angles_deg)
+    top = float(rec.truth.max())
+    assert top <= value <= 1.03 * top
 
 
 def test_sections_see_a_column_that_the_vertical_disc_halves() -> None:
