@@ -140,7 +140,7 @@ def _body(kind: str, angles, size: int = 32, frames: int = 8) -> Recording:
 
 
 def _sample(name: str, angles) -> Recording:
-    if name in ("tripod", "two-liquids"):
+    if name in ("tripod", "two-liquids", "jet", "droplets"):
         return get_scene(name).recording(size=32, frames=8, angles_deg=angles, noise=0.01,
                                          seed=0)
     return _body(name, angles)
@@ -148,19 +148,17 @@ def _sample(name: str, angles) -> Recording:
 
 #: measured 32^3 x 8 frames: bound / truth's maximum (2 views, 4 views)
 _FAILS = {
-    ("slab", 2): "0.39: a plate turned in depth; its sections are rectangles, not discs",
-    ("slab", 4): "0.93: the hull floor, the sections say 0.5",
-    ("rod", 2): "0.92: pixel-averaged sections of a rod 3 voxels across",
-    ("rod", 4): "0.87: the smallest view is an oblique section",
-    ("tripod", 2): "1.50: legs along the rays of both views in some frames",
-    ("tripod", 4): "0.77: few frames with a disc-shaped section",
+    ("slab", 2): "0.37: a plate turned in depth; its sections are rectangles, not discs",
+    ("slab", 4): "0.93: the hull floor, the sections say 0.55",
+    ("tripod", 2): "1.85: legs along the rays of one view where the other has no disc",
+    ("tripod", 4): "0.94: few frames with a disc-shaped section",
     ("two-liquids", 2): "0.83: the median over frames is the mixture's, not the denser liquid's",
-    ("two-liquids", 4): "0.82: the median over frames is the mixture's, not the denser liquid's",
+    ("two-liquids", 4): "0.83: the median over frames is the mixture's, not the denser liquid's",
 }
 _CASES = [pytest.param(name, angles, marks=pytest.mark.xfail(
     strict=True, reason=_FAILS[(name, len(angles))])) if (name, len(angles)) in _FAILS
     else (name, angles)
-    for name in ("column", "slab", "rod", "sphere", "tripod", "two-liquids")
+    for name in ("column", "slab", "rod", "sphere", "tripod", "two-liquids", "jet")
     for angles in (TWO, FOUR)]
 
 
@@ -170,6 +168,16 @@ def test_estimated_bound_holds_the_truth_within_30_percent(name: str, angles) ->
     value, _ = estimate_value_bound(rec.projections, rec.geometry.angles_deg)
     top = float(rec.truth.max())
     assert top <= value <= 1.3 * top
+
+
+@pytest.mark.parametrize("angles", [TWO, FOUR])
+def test_droplet_bound_stays_within_3_percent_of_the_truth(angles) -> None:
+    # a bound 1.02 rather than 1.01 times the truth costs 0.7 dB on droplets at 2 views
+    # (docs/results/value-bound.md): the estimate must not loosen there
+    rec = _sample("droplets", angles)
+    value, _ = estimate_value_bound(rec.projections, rec.geometry.angles_deg)
+    top = float(rec.truth.max())
+    assert top <= value <= 1.03 * top
 
 
 def test_sections_see_a_column_that_the_vertical_disc_halves() -> None:

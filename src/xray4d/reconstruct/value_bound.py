@@ -243,19 +243,14 @@ def estimate_value_bound(projections: np.ndarray, angles_deg: np.ndarray,
     (:func:`estimate_value_max`, ``disc``) when no peak has a disc-shaped section. Times
     ``margin``.
 
-    Measured against the truth's largest value, 40^3 x 10 frames, 1 % noise, no margin,
-    views (0, 23.8) deg, then (0, 23.8, 67.5, 112.5) deg: sections / largest of the three
-    (the old disc / moment estimate in brackets): sphere 0.99 / 0.99 (0.98 / 0.99), column
-    1.02 / 1.01 (0.49 / 1.00), rod tilted in depth 0.99 / 0.91 (0.40 / 0.82), vertical
-    slab 0.31 / 0.94 (0.17 / 0.94), horizontal plate 0.98 / 0.99 (4.81 / 0.95), droplets
-    0.99 / 0.99 (0.97 / 0.99), tumbling ellipsoid 1.15 / 1.17 (1.10 / 0.93), jet 0.98 /
-    0.97 (0.27 / 0.93), bubble column 1.01 / 1.00 (0.58 / 1.00), spray 1.21 / 1.01 (0.44 /
-    0.19), two liquids (1.0 and 0.6, mixing) 0.83 / 0.81 (0.81 / 0.80), tripod 1.20 / 1.16
-    (0.65 / 0.43), crown splash 0.81 / 0.80 (3.68 / 0.56), wide cylinder 1.06 / 1.05
-    (0.97 / 0.41). At 32^3 x 8 frames the thin bodies move: rod 0.92 / 0.87, tripod 1.50 /
-    0.77. Two views do not determine a value (only a shape assumption does): a thin plate
-    turned in depth and the thin film under the crown come out low, and a two-liquid
-    sample gets the value of its typical mixture (the median over frames), not of its
+    Measured against the truth's largest value on every scene of the library at 2 and
+    4 views, 32^3 and 48^3 x 10 frames, 1 % noise: ``docs/results/value-bound.md``
+    (``benchmarks/bench_value_bound.py``). 27 of 37 recordings get a bound in [1, 1.3]
+    times the truth's maximum (22 with the linearly interpolated sections before);
+    the demo's droplet collision 1.01. Two views do not determine a value (only a shape
+    assumption does): a thin plate turned in depth comes out low (0.37), a tripod whose
+    legs point along the rays high (1.32 at 48^3) or low, and a two-liquid sample gets
+    the value of its typical mixture (the median over frames, 0.83-0.85), not of its
     densest liquid; :func:`bound_diagnostic` and :func:`warn_about_bound` report it.
     """
     p = np.asarray(projections, dtype=np.float64)
