@@ -18,7 +18,8 @@ from xray4d.simulate import simulate_droplets
 KEYS = ("heldout_relative_error", "heldout_relative_error_per_frame", "noise_level",
         "heldout_noise_ratio", "heldout_noise_ratio_per_frame", "fsc_resolution_voxels",
         "fsc_resolution_voxels_per_frame", "fsc_resolution_voxels_half_bit",
-        "uncertainty_mean", "warnings", "verdict", "saturation_share", "fits")
+        "uncertainty_mean", "warnings", "verdict", "saturation_share", "fits",
+        "quality_error", "quality_score", "quality_components")
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +97,7 @@ def test_validate_command_writes_the_json_the_report_and_the_fits(tmp_path: Path
     with h5py.File(out / "uncertainty.h5") as f:
         assert f["/reconstruction/ensemble_mean"].shape == (3, 16, 16, 16)
     page = (out / "report.html").read_text()
-    assert "Verdict" in page and "fsc.png" in page
+    assert "Verdict" in page and "fsc.png" in page and "quality score" in page
     for fig in ("fsc.png", "heldout.png", "uncertainty.png"):
         assert (out / fig).stat().st_size > 0
     assert "wrote" in capsys.readouterr().out
