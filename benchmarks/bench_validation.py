@@ -21,6 +21,7 @@ Writes benchmarks/results/validation.json and prints a Markdown summary.
     PYTHONPATH=src python benchmarks/bench_validation.py [--threads 1] [--size 32]
         [--frames 8] [--iterations 1200] [--cap 2000] [--patience 4] [--seed 0]
         [--set main|check|fresh|fresh2] [--only NAME ...] [--no-stop | --stop-only]
+    PYTHONPATH=src python benchmarks/bench_validation.py --table benchmarks/results/validation.json
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ from scipy.stats import pearsonr, spearmanr
 
 from xray4d.api import resolve_config
 from xray4d.evaluation.cases import case_overrides, simulate_case
+from xray4d.evaluation.checks import quality_error
 from xray4d.evaluation.validation import run_validation
 from xray4d.reconstruct.hexplane import HexPlaneModel
 from xray4d.reconstruct.measurement import measured_data
@@ -259,7 +261,7 @@ def markdown(rows: list[dict[str, Any]], summary: dict[str, Any]) -> str:
             f"{f(r['data_loss_drop'], '.3f')} | "
             f"{f(r['fsc_resolution_voxels'], '.2f')} | {f(r['uncertainty_mean_object'], '.4f')} | "
             f"{r['uncertainty_error_pearson']:.2f} | {f(r['saturation_share'], '.2f')} | "
-            f"{f(r['value_bound_over_estimate'], '.2f')} | {f(r.get('quality_error'), '.3f')} | "
+            f"{f(r['value_bound_over_estimate'], '.2f')} | {f(quality_error(r), '.3f')} | "
             f"{'; '.join(w.split(':')[0] for w in r['warnings']) or '-'} |")
     stops = [r for r in rows if "stop" in r]
     if stops:
@@ -295,7 +297,14 @@ def main() -> None:
                     help="the settings: main (SETTINGS), check (CHECK_SETTINGS), fresh "
                          "(FRESH_SETTINGS) or fresh2 (FRESH2_SETTINGS)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "validation.json"))
+    ap.add_argument("--table", metavar="FILE.json",
+                    help="print the Markdown tables of a stored result and run nothing (the "
+                         "quality error recomputed from each row's numbers)")
     args = ap.parse_args()
+    if args.table:
+        stored = json.loads(Path(args.table).read_text())
+        print(markdown(stored["rows"], stored["summary"]))
+        return
     torch.set_num_threads(args.threads)
     rows = []
     settings = SETS[args.set]
