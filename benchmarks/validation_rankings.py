@@ -7,7 +7,9 @@ of every no-truth number the rows hold, and of the quality error
 the row predates it. Besides all settings, it reports the settings without the 2-view
 runs at half the bound (a thicker object explains those in every recorded view: no
 check on the recorded views can rank them, docs/results/validation.md), and the
-leave-one-view-out error over the settings with 3 or 4 views. Prints Markdown and writes
+leave-one-view-out error over the settings with 3 or 4 views, and, over every pair of
+settings of one scene, the share that each number orders as the PSNR does (the PSNR of
+different scenes differs for reasons no projection shows). Prints Markdown and writes
 ``benchmarks/results/validation_rankings.json``.
 
     PYTHONPATH=src python benchmarks/validation_rankings.py [FILE.json ...] [--out OUT.json]
@@ -56,6 +58,27 @@ def spearman(rows: list[dict[str, Any]], read: Callable[[dict[str, Any]], float 
             "n": len(pairs)}
 
 
+def scene(row: dict[str, Any]) -> str:
+    """The scene of a setting: the first word of its name."""
+    return row["setting"].split()[0]
+
+
+def within_scene(rows: list[dict[str, Any]], read: Callable[[dict[str, Any]], float | None]
+                 ) -> dict[str, Any]:
+    """Over every pair of settings of one scene: the share that ``read`` orders as the PSNR
+    does (lower number, higher PSNR; ties in either count half)."""
+    hits, pairs = 0.0, 0
+    for i, a in enumerate(rows):
+        for b in rows[i + 1:]:
+            va, vb = read(a), read(b)
+            if scene(a) != scene(b) or va is None or vb is None:
+                continue
+            pairs += 1
+            prod = (va - vb) * (a["psnr"] - b["psnr"])
+            hits += 1.0 if prod < 0 else 0.5 if prod == 0 else 0.0
+    return {"share": hits / pairs if pairs else None, "pairs": pairs}
+
+
 def rankings(sets: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """Per set, over all sets, and over all without the 2-view half-bound runs."""
     every = [r for rows in sets.values() for r in rows]
@@ -68,6 +91,8 @@ def rankings(sets: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
         out[name]["leave_view_out_relative_error (3-4 views)"] = spearman(
             lvo, lambda r: r["leave_view_out_relative_error"])
         out[name]["quality_error (3-4 views)"] = spearman(lvo, quality_error)
+        out[name]["within_scene_pairs_ordered"] = {key: within_scene(rows, read)
+                                                   for key, read in NUMBERS.items()}
         bad = [r for r in rows if r["kind"] == "bad"]
         good = [r for r in rows if r["kind"] == "good"]
         out[name]["bad_warned"] = f"{sum(bool(r['warnings']) for r in bad)}/{len(bad)}"
@@ -78,7 +103,8 @@ def rankings(sets: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
 def markdown(result: dict[str, Any]) -> str:
     """One table: a row per number, a column per group."""
     groups = list(result)
-    keys = [k for k in result[groups[0]] if not k.endswith("_warned")]
+    keys = [k for k in result[groups[0]] if not k.endswith("_warned")
+            and k != "within_scene_pairs_ordered"]
     lines = ["| number | " + " | ".join(groups) + " |", "|---|" + "---|" * len(groups)]
     for key in keys:
         cells = []
@@ -88,6 +114,14 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
     for key in ("bad_warned", "good_warned"):
         lines.append(f"| {key} | " + " | ".join(result[g][key] for g in groups) + " |")
+    lines += ["", "Same-scene pairs ordered as the PSNR orders them (share, pairs):", "",
+              "| number | " + " | ".join(groups) + " |", "|---|" + "---|" * len(groups)]
+    for key in NUMBERS:
+        cells = []
+        for g in groups:
+            w = result[g]["within_scene_pairs_ordered"][key]
+            cells.append("-" if w["share"] is None else f"{w['share']:.2f} ({w['pairs']})")
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
