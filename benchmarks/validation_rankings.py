@@ -13,6 +13,7 @@ different scenes differs for reasons no projection shows). Prints Markdown and w
 ``benchmarks/results/validation_rankings.json``.
 
     PYTHONPATH=src python benchmarks/validation_rankings.py [FILE.json ...] [--out OUT.json]
+        [--sets-from benchmarks/results/validation_recheck.json]
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from xray4d.evaluation.checks import quality_error
 RESULTS = Path(__file__).parent / "results"
 #: the stored sets, in the order they were made
 FILES = ("validation.json", "validation_check.json", "validation_fresh.json",
-         "validation_fresh2.json")
+         "validation_fresh2.json", "validation_fresh3.json")
 
 #: name -> how to read it from a row (None: not available for that row)
 NUMBERS: dict[str, Callable[[dict[str, Any]], float | None]] = {
@@ -128,13 +129,20 @@ def markdown(result: dict[str, Any]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("files", nargs="*", help=f"default: {', '.join(FILES)} in {RESULTS}")
+    ap.add_argument("--sets-from", metavar="RECHECK.json",
+                    help="take the sets it names from this file (validation_recheck.py's "
+                         "output) instead of their own files")
     ap.add_argument("--out", default=str(RESULTS / "validation_rankings.json"))
     args = ap.parse_args()
     paths = [Path(f) for f in args.files] or [RESULTS / f for f in FILES if (RESULTS / f).exists()]
+    replaced = json.loads(Path(args.sets_from).read_text())["sets"] if args.sets_from else {}
     sets = {}
     for path in paths:
         data = json.loads(path.read_text())
-        sets[data.get("settings", path.stem)] = [r for r in data["rows"] if "psnr" in r]
+        name = data.get("settings", path.stem)
+        sets[name] = [r for r in replaced.get(name, data["rows"]) if "psnr" in r]
+    if args.sets_from:
+        paths.append(Path(args.sets_from))
     result = rankings(sets)
     Path(args.out).write_text(json.dumps({"files": [p.name for p in paths],
                                           "spearman_with_psnr": result}, indent=1))
