@@ -62,6 +62,7 @@ __all__ = ["THRESHOLDS", "OUTPUT_FILES", "ValidationRun", "run_validation", "val
            "saturation_share", "check_warnings", "verdict", "loss_drop", "quality_error",
            "quality_score"]
 
+
 @dataclass
 class ValidationRun:
     """What :func:`run_validation` made.
