@@ -113,7 +113,8 @@ FRESH2_SETTINGS: dict[str, tuple[str, int, float, str, dict[str, Any]]] = {
 #: (which read 0.17-0.58 of the truth on the jet, tripod and bubble column of FRESH2);
 #: two good settings give the right bound (1) as a user would
 FRESH3_SETTINGS: dict[str, tuple[str, int, float, str, dict[str, Any]]] = {
-    "bubble-column 2v 1% bound 1": ("bubble-column", 2, 0.01, "good", {"field": {"value_max": 1.0}}),
+    "bubble-column 2v 1% bound 1": ("bubble-column", 2, 0.01, "good",
+                                    {"field": {"value_max": 1.0}}),
     "tripod 2v 1% bound 1": ("tripod", 2, 0.01, "good", {"field": {"value_max": 1.0}}),
     "jet 3v 2%": ("jet", 3, 0.02, "good", {}),
     "two-liquids 4v 1%": ("two-liquids", 4, 0.01, "good", {}),
