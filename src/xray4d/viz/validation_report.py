@@ -107,7 +107,11 @@ def _rows(s: dict[str, Any]) -> list[tuple[str, str]]:
     def f(key: str, spec: str = ".4g", scale: float = 1.0) -> str:
         v = s.get(key)
         return "-" if v is None else format(v * scale, spec)
-    rows = [("held-out relative error (mean over frames)", f("heldout_relative_error")),
+    rows = [("quality score [dB, higher is better; for ranking, not a PSNR]",
+             f("quality_score", ".1f")),
+            ("no-truth error estimate (held-out beyond noise + ensemble spread + value "
+             "deficit)", f("quality_error", ".3f")),
+            ("held-out relative error (mean over frames)", f("heldout_relative_error")),
             ("held-out rms error / noise level", f("heldout_noise_ratio", ".3f")),
             ("held-out error beyond the noise, share of the held-out signal",
              f("heldout_excess_relative_error", ".1%")),
