@@ -279,7 +279,9 @@ def _out_of_range(kind) -> list[str]:
 
 
 #: options whose type parses text, not numbers (names checked against the known ones later)
-TEXT_LISTS = {("benchmark", "--cases"), ("benchmark", "--methods")}
+TEXT_LISTS = {("benchmark", "--cases"), ("benchmark", "--methods"),
+              # xN or a list of seconds, refused by xray4d.reconstruct.times (tests/reconstruct)
+              ("reconstruct", "--times")}
 
 
 def _ranged(action) -> bool:
