@@ -140,7 +140,8 @@ def reconstruct_file(recording_path: str | os.PathLike, out: str | os.PathLike,
                            loss_terms=result.loss_terms,
                            angles_deg=rec.geometry.angles_deg,
                            title=_preview_title(config.method, recording_path, result),
-                           times=result.reconstruction.time, recorded_times=rec.time)
+                           times=result.reconstruction.time, recorded_times=rec.time,
+                           velocity=result.reconstruction.velocity)
             with atomic_path(pdir / "config.yaml") as tmp:
                 tmp.write_text(config.to_yaml())
         ckpt.unlink(missing_ok=True)

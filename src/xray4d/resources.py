@@ -278,6 +278,10 @@ def estimate_reconstruction(frames: int, views: int, height: int, width: int,
     if output_frames is not None and output_frames > t:
         # the movie at the times asked for, beside the recorded frames' (and their copy)
         parts["volumes"] += channels * OUTPUT_VOLUME_COPIES * output_frames * vox * F32
+    flow = config.flow
+    if field_method and (flow.transport_weight or flow.divergence_weight):
+        # the flow prior's velocity (3 components) at every output frame, and its copy
+        parts["volumes"] += 2 * 3 * max(t, output_frames or 0) * vox * F32
     return MemoryEstimate(f"reconstruction ({method})", parts,
                           "use fewer frames or a smaller detector (crop or bin the recording)")
 

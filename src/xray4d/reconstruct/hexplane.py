@@ -19,6 +19,7 @@ from ..data import FitResult, Recording
 from ..fields.base import Field
 from ..fields.hexplane import HexPlaneField
 from .measurement import MeasuredData, finish, measured_data
+from .flow import render_velocity
 from .registry import Method, register_method
 from .times import normalise_to, recorded_index
 from .trainer import FieldModel, fit_field
@@ -144,6 +145,14 @@ class HexPlaneMethod(Method):
                 volume[sel] = frames
             else:
                 volume[sel], beta[sel] = frames[:, 0], frames[:, 1]
+        if r.velocity is not None and result.velocity_field is not None:
+            velocity = np.empty((times.size,) + r.velocity.shape[1:], np.float32)
+            velocity[kept] = r.velocity[idx[kept]]
+            if between.size:
+                t = torch.as_tensor(norm, dtype=torch.float32, device=device)
+                velocity[between] = render_velocity(result.velocity_field, t, shape,
+                                                    float(rec.time[-1] - rec.time[0]), chunk)
+            r.velocity = velocity
         r.volume, r.volume_beta = volume, beta
         r.time = np.asarray(times, np.float64)
         return result

@@ -91,6 +91,12 @@ class Method:
             raise InputError(recording.path or "recording", "config validation.stop",
                              f"{config.validation.stop!r} needs a method that trains a field "
                              f"(e.g. hexplane), not {self.name!r}")
+        flow = config.flow
+        if (flow.transport_weight or flow.divergence_weight) and not (
+                self.fits_field and self.continuous_time and self.name != "static"):
+            raise InputError(recording.path or "recording", "config flow",
+                             f"the flow prior needs a field continuous in time (hexplane), "
+                             f"not {self.name!r}")
         g = recording.geometry
         check_reconstruction(g.frames, g.views, g.height, g.width, config,
                              angle_sets=g.angle_sets, in_memory=True,
@@ -138,6 +144,8 @@ class Method:
         r.volume = np.ascontiguousarray(r.volume[idx])
         if r.volume_beta is not None:
             r.volume_beta = np.ascontiguousarray(r.volume_beta[idx])
+        if r.velocity is not None:
+            r.velocity = np.ascontiguousarray(r.velocity[idx])
         r.time = np.asarray(times, np.float64)
         return result
 

@@ -1,5 +1,6 @@
 """Figures a user checks at a glance: slices, maximum-intensity projections,
-measured vs predicted projections, the movie as GIF/MP4, and the loss curve.
+measured vs predicted projections, the movie as GIF/MP4, the loss curve, and the flow
+prior's velocity as arrows.
 
 All files are written atomically into one preview folder. Any detector shape
 (a volume (T, H, W, W) with H != W: its slices differ in height) and any sign
@@ -20,7 +21,7 @@ from ..io import atomic_path
 from ..io.export import write_mp4
 
 __all__ = ["frame_panel", "write_previews", "pick_frames", "display_range", "signed_mip",
-           "truth_at"]
+           "truth_at", "velocity_figure"]
 
 
 def _matplotlib():
@@ -212,13 +213,46 @@ def _frame_label(t: int, times: np.ndarray | None) -> str:
     return f"frame {t}" if times is None else f"frame {t}\nt = {float(times[t]):.4g} s"
 
 
+def velocity_figure(path: Path, volume: np.ndarray, velocity: np.ndarray,
+                    times: np.ndarray | None = None, step: int | None = None) -> Path:
+    """Arrows of the velocity (T, 3, Z, Y, X; voxels per second) over the central slices
+    z = Z/2 (arrows vx, vy) and y = Y/2 (arrows vx, vz) of up to six frames, every ``step``-th
+    voxel (default: about 12 arrows across), on the reconstruction's slices."""
+    plt = _matplotlib()
+    frames = pick_frames(volume.shape[0])
+    z, y, x = volume.shape[1:]
+    step = step or max(1, max(y, x) // 12)
+    vmin, vmax = display_range(volume)
+    speed = float(np.abs(velocity).max()) or 1.0
+    fig, axes = plt.subplots(len(frames), 2, figsize=(6.4, 2.9 * len(frames)), squeeze=False)
+    for i, t in enumerate(frames):
+        for j, (img, u, w) in enumerate((
+                (volume[t, z // 2], velocity[t, 0, z // 2], velocity[t, 1, z // 2]),
+                (volume[t, :, y // 2], velocity[t, 0, :, y // 2], velocity[t, 2, :, y // 2]))):
+            ax = axes[i, j]
+            ax.imshow(img, cmap="magma", vmin=vmin, vmax=vmax, origin="lower")
+            rows, cols = np.mgrid[0:img.shape[0]:step, 0:img.shape[1]:step]
+            ax.quiver(cols, rows, u[::step, ::step], w[::step, ::step], color="cyan",
+                      angles="xy", scale_units="xy", scale=speed / step, width=0.006)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title("z slice: (vx, vy)" if j == 0 else "y slice: (vx, vz)", fontsize=8)
+        axes[i, 0].set_ylabel(_frame_label(t, times), fontsize=8)
+    fig.suptitle(f"flow prior: velocity (longest arrow {speed:.3g} voxels/s, drawn "
+                 f"{step} voxels long)", fontsize=9)
+    _save_png(fig, path)
+    return path
+
+
 def write_previews(out_dir: str | os.PathLike, volume: np.ndarray, projections: np.ndarray,
                    predicted: np.ndarray | None = None, losses: Sequence[float] = (),
                    loss_times: Sequence[float] = (), truth: np.ndarray | None = None,
                    angles_deg: np.ndarray | None = None, title: str = "",
                    loss_terms: dict[str, Sequence[float]] | None = None,
                    times: np.ndarray | None = None,
-                   recorded_times: np.ndarray | None = None) -> list[Path]:
+                   recorded_times: np.ndarray | None = None,
+                   velocity: np.ndarray | None = None) -> list[Path]:
     """Write the preview folder; returns the files written.
 
     Args:
@@ -236,6 +270,8 @@ def write_previews(out_dir: str | os.PathLike, volume: np.ndarray, projections: 
         times: (T',) time of each reconstructed frame in seconds (the slices are labelled
             with them); None: the recorded frames.
         recorded_times: (T,) times of the recorded frames (to find the truth's frames).
+        velocity: (T', 3, Z, Y, X) velocity of the flow prior, voxels per second: drawn as
+            arrows in velocity.png (:func:`velocity_figure`).
     """
     plt = _matplotlib()
     out = Path(out_dir)
@@ -299,5 +335,7 @@ def write_previews(out_dir: str | os.PathLike, volume: np.ndarray, projections: 
     if len(losses):
         written.append(_loss_figure(out / "loss.png", losses, loss_times, loss_terms))
 
+    if velocity is not None:
+        written.append(velocity_figure(out / "velocity.png", volume, velocity, times))
     written += write_movie(volume, out, truth=truth, times=times)
     return written
