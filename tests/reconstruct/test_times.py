@@ -168,3 +168,12 @@ def test_cli_refuses_bad_times_in_one_line(tmp_path: Path, capsys, args, fault) 
     err = capsys.readouterr().err.strip()
     assert fault in err and len(err.splitlines()) == 1
     assert not out.exists()
+
+
+def test_previews_show_the_truth_only_at_recorded_times() -> None:
+    from xray4d.viz.preview import truth_at
+    truth = np.arange(4, dtype=np.float32)[:, None, None, None] * np.ones((4, 2, 2, 2), np.float32)
+    picked = truth_at(truth, np.array([RECORDED[1], RECORDED[3]]), RECORDED)
+    np.testing.assert_array_equal(picked[:, 0, 0, 0], [1.0, 3.0])
+    assert truth_at(truth, np.array([0.0, 0.5e-4]), RECORDED) is None   # never interpolated
+    assert truth_at(truth, None, RECORDED) is truth
