@@ -110,8 +110,15 @@ SPEC: dict[str, tuple] = {
     "validation.stop_every": I(1, 10**6),
     "validation.stop_patience": I(1, 10**6),
     "validation.stop_min_improvement": R(0, 1, "[)"),
+    "flow.transport_weight": R(0, 1e9),
+    "flow.divergence_weight": R(0, 1e9),
+    "flow.warmup_iterations": I(0, 10**9 - 1),
+    "flow.points": I(1, 10**7),
+    "flow.velocity_channels": I(1, 256),
+    "flow.velocity_space_scale": R(0, 1, "(]"),
+    "flow.lr_velocity": R(0, 10, "(]"),
 }
-SECTIONS = ("field", "regularizers", "train", "conventional", "physics", "validation")
+SECTIONS = ("field", "regularizers", "train", "conventional", "physics", "validation", "flow")
 #: the default preset's stopping rule (src/xray4d/presets/default.yaml)
 DEFAULT_ITERATIONS, DEFAULT_BUDGET_S = None, 120
 

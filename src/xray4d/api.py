@@ -16,21 +16,25 @@ from .io.checks import Output, check_inputs, locked_outputs
 from .io.files import remove_own_stale_temps
 from .reconstruct.distributed import is_writer
 from .reconstruct.registry import get_method
+from .reconstruct.times import TimeRequest, parse_times
 from .reconstruct.value_bound import describe_bound
 from .resources import check_reconstruction
 from .viz.preview import write_previews
 
 __all__ = ["reconstruct", "reconstruct_file", "resolve_config", "preview_dir", "checkpoint_file",
-           "reconstruct_outputs"]
+           "reconstruct_outputs", "parse_times", "TimeRequest"]
 
 
 def reconstruct(recording: Recording, config: ReconstructionConfig | None = None, *,
                 checkpoint_path: str | os.PathLike | None = None, resume: bool = False,
-                progress: bool = True) -> FitResult:
+                progress: bool = True, times: TimeRequest | str | None = None) -> FitResult:
     """Reconstruct a 4D movie from a recording with the configured method.
 
     Returns a :class:`~xray4d.data.FitResult`; its ``reconstruction`` holds the volume
-    (T, Z, Y, X) on the recording's voxel grid. An ``intensity`` recording is
+    (T, Z, Y, X) on the recording's voxel grid, at the recorded frames' times or at
+    ``times`` (``"x2"``, ``"0.1,0.15"`` or a :class:`TimeRequest`, see
+    :mod:`xray4d.reconstruct.times`; between recorded frames only for methods continuous
+    in time, e.g. hexplane), which ``reconstruction.time`` records. An ``intensity`` recording is
     reconstructed as ``config.physics.intensity`` says (through the propagation model
     by default, see :mod:`xray4d.reconstruct.measurement`): then ``volume`` is delta and
     ``volume_beta`` beta. Without ``config`` the default preset is resolved for the
@@ -40,7 +44,8 @@ def reconstruct(recording: Recording, config: ReconstructionConfig | None = None
         ValueError: ``config`` was resolved for another quantity (an intensity recording
             fitted through the propagation model needs ``resolve_config(...,
             quantity="intensity")``, which applies the ``intensity-model`` preset).
-        xray4d.errors.InputError: the recording does not suit the method or the config.
+        xray4d.errors.InputError: the recording does not suit the method or the config, or
+            ``times`` does not suit the recording or the method.
         xray4d.errors.ResourceError: the run cannot fit in the available memory
             (checked before the method allocates anything).
     """
@@ -50,9 +55,14 @@ def reconstruct(recording: Recording, config: ReconstructionConfig | None = None
         raise ValueError(f"the config was resolved for measurement {config.measurement!r} but "
                          f"this {recording.quantity} recording needs {expected!r}: resolve it "
                          f"with resolve_config(..., quantity={recording.quantity!r})")
+    if isinstance(times, str):
+        try:
+            times = parse_times(times)
+        except ValueError as exc:
+            raise InputError(recording.path or "recording", "--times", str(exc)) from None
     return get_method(config.method).reconstruct(recording, config,
                                                  checkpoint_path=checkpoint_path,
-                                                 resume=resume, progress=progress)
+                                                 resume=resume, progress=progress, times=times)
 
 
 def preview_dir(out: str | os.PathLike) -> Path:
@@ -88,7 +98,8 @@ def reconstruct_file(recording_path: str | os.PathLike, out: str | os.PathLike,
                      config: ReconstructionConfig | None = None, *, resume: bool = False,
                      progress: bool = True, previews: bool = True,
                      force: bool = True,
-                     import_options: dict[str, Any] | None = None) -> FitResult:
+                     import_options: dict[str, Any] | None = None,
+                     times: TimeRequest | str | None = None) -> FitResult:
     """Load a recording, reconstruct it, write the reconstruction file and its previews.
 
     The recording is read by :func:`xray4d.io.load_any` with ``import_options`` (``format``,
@@ -98,9 +109,10 @@ def reconstruct_file(recording_path: str | os.PathLike, out: str | os.PathLike,
     outputs (:func:`reconstruct_outputs`) are checked and ``out`` is locked for the
     whole run (:func:`xray4d.io.checks.locked_outputs`): never the recording, a second
     run writing the same ``out`` is refused, and with ``force=False`` existing
-    outputs are refused too (:class:`~xray4d.errors.OutputError`). Under ``torchrun``
-    every process trains its share of the frames (:mod:`xray4d.reconstruct.distributed`)
-    and only rank 0 checks, locks and writes.
+    outputs are refused too (:class:`~xray4d.errors.OutputError`). ``times`` as in
+    :func:`reconstruct`: the file, the slices and the movie hold those frames. Under
+    ``torchrun`` every process trains its share of the frames
+    (:mod:`xray4d.reconstruct.distributed`) and only rank 0 checks, locks and writes.
     """
     ckpt = checkpoint_file(out)
     if resume and not ckpt.exists():
@@ -109,7 +121,7 @@ def reconstruct_file(recording_path: str | os.PathLike, out: str | os.PathLike,
     if not is_writer():     # another process of a torchrun: it trains, rank 0 writes
         rec = load_any(recording_path, **(import_options or {}))
         return reconstruct(rec, config or resolve_config(quantity=rec.quantity),
-                           checkpoint_path=ckpt, resume=resume, progress=False)
+                           checkpoint_path=ckpt, resume=resume, progress=False, times=times)
     with locked_outputs(reconstruct_outputs(out, previews, resume), [recording_path], force):
         declared = peek_recording(recording_path)
         if declared is not None:   # refuse what cannot fit before loading anything
@@ -120,7 +132,8 @@ def reconstruct_file(recording_path: str | os.PathLike, out: str | os.PathLike,
                                  field_method=get_method(config.method).fits_field)
         rec = load_any(recording_path, **(import_options or {}))
         config = config or resolve_config(quantity=rec.quantity)
-        result = reconstruct(rec, config, checkpoint_path=ckpt, resume=resume, progress=progress)
+        result = reconstruct(rec, config, checkpoint_path=ckpt, resume=resume, progress=progress,
+                             times=times)
         try:
             save_reconstruction(result.reconstruction, out)
         except OutputError as exc:      # e.g. a full disk: the fit is not lost with it
@@ -135,7 +148,9 @@ def reconstruct_file(recording_path: str | os.PathLike, out: str | os.PathLike,
                            result.losses, result.loss_times, truth=rec.truth,
                            loss_terms=result.loss_terms,
                            angles_deg=rec.geometry.angles_deg,
-                           title=_preview_title(config.method, recording_path, result))
+                           title=_preview_title(config.method, recording_path, result),
+                           times=result.reconstruction.time, recorded_times=rec.time,
+                           velocity=result.reconstruction.velocity)
             with atomic_path(pdir / "config.yaml") as tmp:
                 tmp.write_text(config.to_yaml())
         ckpt.unlink(missing_ok=True)

@@ -46,7 +46,8 @@ from .config_rules import (Choice, ConfigError, Device, Flag, Integer, Name, Num
 from .errors import InputError
 
 __all__ = ["FieldConfig", "TrainConfig", "RegularizerConfig", "ConventionalConfig",
-           "PhysicsConfig", "ValidationConfig", "ReconstructionConfig", "PRESETS", "load_preset",
+           "PhysicsConfig", "ValidationConfig", "FlowConfig", "ReconstructionConfig",
+           "PRESETS", "load_preset",
            "FBP_FILTERS", "INTENSITY_PATHS", "BETA_SOURCES", "ConfigError", "RULES",
            "check_overrides", "load_config_file", "MAX_CONFIG_BYTES", "MAX_CONFIG_DEPTH",
            "MAX_CONFIG_NODES", "resolve_config", "measurement_preset", "MEASUREMENT_PRESETS",
@@ -266,6 +267,32 @@ class ValidationConfig:
 
 
 @dataclass
+class FlowConfig:
+    """The flow prior (:mod:`xray4d.reconstruct.flow`): a learned velocity field v(x, t) and
+    the residuals of mass transport, df/dt + div(f v) = 0, and incompressibility, div v = 0,
+    at random space-time points. Off while both weights are 0 (the default)."""
+
+    #: weight of the mean squared mass-transport residual (f over the field's bound)
+    transport_weight: float = 0.0
+    #: weight of the mean squared divergence of the velocity
+    divergence_weight: float = 0.0
+    #: both weights ramp linearly from 0 over this many iterations
+    warmup_iterations: int = 500
+    #: random collocation points per iteration
+    points: int = 1024
+    #: feature channels of the velocity field's planes
+    velocity_channels: int = 4
+    #: spatial nodes of the velocity field as a fraction of the voxel grid
+    velocity_space_scale: float = 0.25
+    #: learning rate of the velocity field
+    lr_velocity: float = 0.02
+
+    def validate(self) -> None:
+        """ConfigError (one line) for an option out of its rule (:data:`RULES`)."""
+        _validate_section(self)
+
+
+@dataclass
 class ReconstructionConfig:
     """Everything a reconstruction run needs besides the data."""
 
@@ -281,6 +308,7 @@ class ReconstructionConfig:
     conventional: ConventionalConfig = dataclasses.field(default_factory=ConventionalConfig)
     physics: PhysicsConfig = dataclasses.field(default_factory=PhysicsConfig)
     validation: ValidationConfig = dataclasses.field(default_factory=ValidationConfig)
+    flow: FlowConfig = dataclasses.field(default_factory=FlowConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -400,12 +428,22 @@ RULES: dict[str, dict[str, Rule]] = {
         "stop_patience": Integer(1, 10**6),
         "stop_min_improvement": fraction(),
     },
+    "flow": {
+        "transport_weight": Number(0.0, WEIGHT_LIMIT),
+        "divergence_weight": Number(0.0, WEIGHT_LIMIT),
+        "warmup_iterations": Integer(0, ITERATION_LIMIT),
+        "points": Integer(1, 10**7),
+        "velocity_channels": Integer(1, 256),
+        "velocity_space_scale": positive(1.0),
+        "lr_velocity": positive(10.0),
+    },
 }
 
 #: section name -> its dataclass
 SECTIONS: dict[str, type] = {"field": FieldConfig, "regularizers": RegularizerConfig,
                              "train": TrainConfig, "conventional": ConventionalConfig,
-                             "physics": PhysicsConfig, "validation": ValidationConfig}
+                             "physics": PhysicsConfig, "validation": ValidationConfig,
+                             "flow": FlowConfig}
 _SECTION_OF: dict[type, str] = {cls: name for name, cls in SECTIONS.items()}
 _SECTION_OF[ReconstructionConfig] = ""
 

@@ -77,6 +77,8 @@ class Reconstruction:
     #: further string attributes of ``/reconstruction``, e.g. ``quantity`` and ``units``
     #: (``delta``, ``dimensionless``) of a reconstruction from intensity data
     attrs: dict[str, str] = field(default_factory=dict)
+    #: (T, 3, Z, Y, X) velocity (vx, vy, vz) in voxels per second of the flow prior, or None
+    velocity: np.ndarray | None = None
 
 
 @dataclass
@@ -96,3 +98,5 @@ class FitResult:
     #: unweighted value of every loss term at every step, by term name (``losses`` is the
     #: data term's); empty for methods without loss terms
     loss_terms: dict[str, list[float]] = field(default_factory=dict)
+    #: the flow prior's fitted velocity field (:mod:`xray4d.reconstruct.flow`), or None
+    velocity_field: torch.nn.Module | None = None

@@ -200,8 +200,8 @@ FIELD_METHODS = ("hexplane", "static", "perframe")
 def estimate_reconstruction(frames: int, views: int, height: int, width: int,
                             config: "ReconstructionConfig", *, angle_sets: int = 1,
                             truth: bool = False, in_memory: bool = False,
-                            intensity: bool = False, field_method: bool | None = None
-                            ) -> MemoryEstimate:
+                            intensity: bool = False, field_method: bool | None = None,
+                            output_frames: int | None = None) -> MemoryEstimate:
     """Peak memory a reconstruction of a (frames, views, height, width) recording allocates.
 
     Args:
@@ -219,6 +219,8 @@ def estimate_reconstruction(frames: int, views: int, height: int, width: int,
             the config's, resolved with the ``intensity-model`` preset).
         field_method: the method fits a field (True) or voxel volumes of every frame
             (False); None: decided by the method's name (:data:`FIELD_METHODS`).
+        output_frames: frames of the output movie when other times than the recorded
+            ones are asked for (``--times``); None: the recorded frames.
 
     Returns:
         the estimate, by part: ``recording`` and ``truth`` (unless
@@ -273,6 +275,13 @@ def estimate_reconstruction(frames: int, views: int, height: int, width: int,
         chunk = max(1, min(int(config.train.render_chunk), t))
         # the output movie (and its predicted projections), plus one chunk being rendered
         parts["volumes"] = channels * ((OUTPUT_VOLUME_COPIES * t + chunk) * vox * F32 + proj)
+    if output_frames is not None and output_frames > t:
+        # the movie at the times asked for, beside the recorded frames' (and their copy)
+        parts["volumes"] += channels * OUTPUT_VOLUME_COPIES * output_frames * vox * F32
+    flow = config.flow
+    if field_method and (flow.transport_weight or flow.divergence_weight):
+        # the flow prior's velocity (3 components) at every output frame, and its copy
+        parts["volumes"] += 2 * 3 * max(t, output_frames or 0) * vox * F32
     return MemoryEstimate(f"reconstruction ({method})", parts,
                           "use fewer frames or a smaller detector (crop or bin the recording)")
 
@@ -380,14 +389,15 @@ def check_reconstruction(frames: int, views: int, height: int, width: int,
                          config: "ReconstructionConfig", *, angle_sets: int = 1,
                          truth: bool = False, in_memory: bool = False,
                          source: str = "", intensity: bool = False,
-                         field_method: bool | None = None) -> MemoryEstimate:
+                         field_method: bool | None = None,
+                         output_frames: int | None = None) -> MemoryEstimate:
     """:func:`estimate_reconstruction` then :func:`check_fits`; returns the estimate.
 
     ``source`` (a file name) is put in front of the message when given.
     """
     est = estimate_reconstruction(frames, views, height, width, config, angle_sets=angle_sets,
                                   truth=truth, in_memory=in_memory, intensity=intensity,
-                                  field_method=field_method)
+                                  field_method=field_method, output_frames=output_frames)
     try:
         check_fits(est)
     except ResourceError as exc:

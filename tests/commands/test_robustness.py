@@ -72,8 +72,9 @@ def test_rectangular_detector_reconstructs_with_previews_and_evaluates(method: s
     gif = iio.imread(preview / "movie.gif", index=None)
     # panel of one volume: slices over MIPs, each row as tall as its tallest tile (the x-y
     # plane, 24 rows), a 2-pixel gap: 24 + 2 + 24 = 50 rows; truth above reconstruction with a
-    # 4-pixel gap: 104; columns 24 + 2 + 24 + 2 + 24 = 76; scaled by 256 // 24 = 10
-    assert gif.shape[:3] == (FRAMES, 1040, 760)
+    # 4-pixel gap: 104; the 4-pixel bar of the frame's time under it: 108; columns
+    # 24 + 2 + 24 + 2 + 24 = 76; scaled by 256 // 24 = 10
+    assert gif.shape[:3] == (FRAMES, 1080, 760)
     assert cli.main(["evaluate", str(out), "--truth", str(rec), "--json",
                      str(tmp_path / "m.json")]) == 0
     res = json.loads((tmp_path / "m.json").read_text())
@@ -279,7 +280,9 @@ def _out_of_range(kind) -> list[str]:
 
 
 #: options whose type parses text, not numbers (names checked against the known ones later)
-TEXT_LISTS = {("benchmark", "--cases"), ("benchmark", "--methods")}
+TEXT_LISTS = {("benchmark", "--cases"), ("benchmark", "--methods"),
+              # xN or a list of seconds, refused by xray4d.reconstruct.times (tests/reconstruct)
+              ("reconstruct", "--times")}
 
 
 def _ranged(action) -> bool:

@@ -58,6 +58,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "hold out 5 %% of the detector pixels in blocks and stop when their "
                         "error stops improving (the iterations or the time budget still cap "
                         "the run; config section validation)")
+    p.add_argument("--times", type=_times, metavar="T1,T2,...|xN",
+                   help="write the frames at these times in seconds (within the recording), or "
+                        "xN: N times the recorded frame rate (N - 1 frames between each pair of "
+                        "recorded ones; N 1 to 1000); /reconstruction/time records them. Between "
+                        "recorded frames only for methods continuous in time (hexplane, static); "
+                        "default: the recorded frames")
     p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt of a killed run")
     p.add_argument("--force", action="store_true",
                    help="overwrite an existing output file, preview folder or checkpoint")
@@ -65,6 +71,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_import_arguments(p)
     p.set_defaults(func=cmd_reconstruct)
+
+
+def _times(text: str):
+    """argparse type of ``--times``: a :class:`~xray4d.reconstruct.times.TimeRequest`."""
+    from ..reconstruct.times import parse_times
+    try:
+        return parse_times(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_config(args: argparse.Namespace):
@@ -136,7 +151,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     if rank:
         cfg = build_config(args)
         reconstruct_file(args.recording, args.out, cfg, resume=args.resume, progress=False,
-                         previews=False, import_options=import_options(args))
+                         previews=False, import_options=import_options(args),
+                         times=args.times)
         return 0
     # inputs and outputs before anything is read or computed; reconstruct_file checks the
     # outputs again once it holds the output's lock
@@ -159,7 +175,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     result = reconstruct_file(args.recording, args.out, cfg, resume=args.resume,
                               progress=not args.quiet, previews=not args.no_preview,
-                              force=args.force, import_options=import_options(args))
+                              force=args.force, import_options=import_options(args),
+                              times=args.times)
     r = result.reconstruction
     print(f"wrote {args.out}: {r.volume.shape[0]} frames of {r.volume.shape[1]} x "
           f"{r.volume.shape[2]} x {r.volume.shape[3]} voxels, method {r.method}, "

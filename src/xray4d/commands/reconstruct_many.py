@@ -71,7 +71,8 @@ def _one(args: argparse.Namespace, recording: str, out: Path, build_config) -> d
         resume = args.resume and checkpoint_file(out).exists()
         result = reconstruct_file(recording, out, cfg, resume=resume, progress=not args.quiet,
                                   previews=not args.no_preview, force=True,
-                                  import_options=import_options(args))
+                                  import_options=import_options(args),
+                                  times=getattr(args, "times", None))
     except RECORDING_FAULTS as exc:
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"xray4d reconstruct: error: {text}; going on with the next recording",

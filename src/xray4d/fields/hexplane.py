@@ -57,7 +57,8 @@ class HexPlaneField(Field):
         decoder: ``linear`` (a learned weighted sum of the 3C pair products,
             TensoRF-style) or ``mlp`` (a tiny MLP on the concatenated products).
         mlp_hidden: hidden width of the MLP decoder.
-        activation: ``sigmoid`` (bounded by ``value_max``) or ``softplus``.
+        activation: ``sigmoid`` (bounded by ``value_max``), ``softplus``, or ``identity``
+            (signed, unbounded: e.g. a velocity, :class:`~xray4d.fields.velocity.VelocityField`).
         value_max: upper bound of the output for the sigmoid activation; one per
             output channel (a sequence) when ``outputs`` > 1.
         init_value: initial output value everywhere (as fraction of value_max);
@@ -89,8 +90,9 @@ class HexPlaneField(Field):
         self.relative = bool(relative)
         if decoder not in ("linear", "mlp"):
             raise ValueError(f"decoder must be 'linear' or 'mlp', got {decoder!r}")
-        if activation not in ("sigmoid", "softplus"):
-            raise ValueError(f"activation must be 'sigmoid' or 'softplus', got {activation!r}")
+        if activation not in ("sigmoid", "softplus", "identity"):
+            raise ValueError(f"activation must be 'sigmoid', 'softplus' or 'identity', "
+                             f"got {activation!r}")
         self.channels = channels
         self.decoder_kind = decoder
         self.activation = activation
@@ -109,6 +111,7 @@ class HexPlaneField(Field):
             # time plane 'at' stored as (C, R_t, R_a); ones: the field starts static
             self.planes[a + "t"] = nn.Parameter(torch.ones(channels, res["t"], res[a]))
         bias0 = torch.tensor([math.log(p / (1 - p)) if activation == "sigmoid"
+                              else p * v if activation == "identity"
                               else math.log(math.expm1(p * v)) for p, v in zip(inits, bounds)])
         if decoder == "linear":
             self.weight = nn.Parameter(0.01 * torch.randn(outputs, 3, channels, generator=gen))
@@ -152,7 +155,9 @@ class HexPlaneField(Field):
     # ------------------------------------------------------------ decoding
     def _activate(self, raw: torch.Tensor, channel_dim: int) -> torch.Tensor:
         """Bounded output of the raw decoder values, output channels along ``channel_dim``."""
-        if self.activation != "sigmoid":
+        if self.activation == "identity":
+            out = raw
+        elif self.activation != "sigmoid":
             out = F.softplus(raw)
         else:
             shape = [1] * raw.dim()

@@ -306,6 +306,10 @@ def load_reconstruction(path: str | os.PathLike) -> Reconstruction:
         beta = _read(f, path, "/reconstruction/volume_beta", ranks=(4,), required=False)
         if beta is not None:
             _check_shape(path, "/reconstruction/volume_beta", beta, [vol.shape])
+        velocity = _read(f, path, "/reconstruction/velocity", ranks=(5,), required=False)
+        if velocity is not None:
+            _check_shape(path, "/reconstruction/velocity", velocity,
+                         [(vol.shape[0], 3) + vol.shape[1:]])
         a = f["/reconstruction"].attrs
         try:
             config = json.loads(_attr_str(_attr(a, path, "/reconstruction", "config", "{}")))
@@ -329,7 +333,8 @@ def load_reconstruction(path: str | os.PathLike) -> Reconstruction:
                         extra[k] = _attr_str(value)
         method = _attr_str(_attr(a, path, "/reconstruction", "method", ""))
         source = _attr_str(_attr(a, path, "/reconstruction", "source", ""))
-        return Reconstruction(vol, time, method, config, wall, source, beta, path, extra)
+        return Reconstruction(vol, time, method, config, wall, source, beta, path, extra,
+                              velocity)
 
 
 #: attributes of /reconstruction that Reconstruction holds as fields
@@ -338,7 +343,7 @@ _RECONSTRUCTION_ATTRS = ("method", "config", "wall_seconds", "source", "software
 
 def save_reconstruction(rec: Reconstruction, path: str | os.PathLike) -> None:
     """Write a reconstruction file atomically."""
-    arrays = (rec.volume, rec.volume_beta)
+    arrays = (rec.volume, rec.volume_beta, rec.velocity)
     with _h5_writer(path, sum(np.size(a) * 4 for a in arrays if a is not None)) as f:
         g = f.create_group("reconstruction")
         g.create_dataset("volume", data=np.asarray(rec.volume, np.float32),
@@ -346,6 +351,11 @@ def save_reconstruction(rec: Reconstruction, path: str | os.PathLike) -> None:
         if rec.volume_beta is not None:
             g.create_dataset("volume_beta", data=np.asarray(rec.volume_beta, np.float32),
                              compression="gzip", compression_opts=1)
+        if rec.velocity is not None:
+            v = g.create_dataset("velocity", data=np.asarray(rec.velocity, np.float32),
+                                 compression="gzip", compression_opts=1)
+            v.attrs["units"] = "voxels per second"
+            v.attrs["components"] = "vx, vy, vz"
         g.create_dataset("time", data=np.asarray(rec.time, np.float64))
         g.attrs["method"] = rec.method
         g.attrs["config"] = json.dumps(rec.config, default=str)

@@ -3,11 +3,12 @@ regularisers, time budget): what sharing over time buys.
 
 * ``static``: one X-Hexplane field with a single time node, so the time
   planes are constant and every frame renders the same volume (time ignored):
-  the best single volume for the whole movie.
+  the best single volume for the whole movie (the same at any time: ``--times`` works).
 * ``perframe``: an independent static X-Hexplane field per frame
   (:class:`~xray4d.fields.perframe.PerFrameHexPlaneField`): no sharing over
   time. Each step trains the fields of the frames in its batch, so under a
-  time budget each frame's field sees ``1 / T`` of the steps.
+  time budget each frame's field sees ``1 / T`` of the steps. It has the recorded
+  frames only (``--times`` between them is refused).
 """
 from __future__ import annotations
 
@@ -58,6 +59,8 @@ class PerFrame(HexPlaneMethod):
 
     name = "perframe"
     description = "ablation: an independent static X-Hexplane field per frame"
+    #: a field per recorded frame: nothing between them
+    continuous_time = False
 
     def model(self, data: MeasuredData, config: ReconstructionConfig) -> FieldModel:
         return PerFrameModel(data, config)

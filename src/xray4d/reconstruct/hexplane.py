@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
 from ..config import ReconstructionConfig
@@ -18,7 +19,9 @@ from ..data import FitResult, Recording
 from ..fields.base import Field
 from ..fields.hexplane import HexPlaneField
 from .measurement import MeasuredData, finish, measured_data
+from .flow import render_velocity
 from .registry import Method, register_method
+from .times import normalise_to, recorded_index
 from .trainer import FieldModel, fit_field
 from .value_bound import resolve_value_max
 
@@ -112,6 +115,47 @@ class HexPlaneMethod(Method):
 
     fits_measurement_model = True
     fits_field = True
+    continuous_time = True
+
+    @torch.no_grad()
+    def at_times(self, result: FitResult, data: MeasuredData, config: ReconstructionConfig,
+                 times: np.ndarray) -> FitResult:
+        """The fitted field at ``times``: the frames rendered at recorded times are kept as
+        they are (so recorded times reproduce the plain output exactly), the others are
+        rendered from the field (the averaged weights) at their normalised times, in chunks
+        of ``train.render_chunk``, on the fitting grid like the recorded ones."""
+        rec, r = data.recording, result.reconstruction
+        idx = recorded_index(times, rec.time)
+        between = np.flatnonzero(idx < 0)
+        volume = np.empty((times.size,) + r.volume.shape[1:], np.float32)
+        beta = None if r.volume_beta is None else np.empty_like(volume)
+        kept = idx >= 0
+        volume[kept] = r.volume[idx[kept]]
+        if beta is not None:
+            beta[kept] = r.volume_beta[idx[kept]]
+        fld, shape = result.field, rec.geometry.volume_shape
+        device = next(fld.parameters()).device
+        norm = normalise_to(times[between], rec.time)
+        chunk = config.train.render_chunk
+        for start in range(0, between.size, chunk):
+            sel = between[start:start + chunk]
+            t = torch.as_tensor(norm[start:start + chunk], dtype=torch.float32, device=device)
+            frames = fld.render_frames(t, shape).float().cpu().numpy()
+            if beta is None:
+                volume[sel] = frames
+            else:
+                volume[sel], beta[sel] = frames[:, 0], frames[:, 1]
+        if r.velocity is not None and result.velocity_field is not None:
+            velocity = np.empty((times.size,) + r.velocity.shape[1:], np.float32)
+            velocity[kept] = r.velocity[idx[kept]]
+            if between.size:
+                t = torch.as_tensor(norm, dtype=torch.float32, device=device)
+                velocity[between] = render_velocity(result.velocity_field, t, shape,
+                                                    float(rec.time[-1] - rec.time[0]), chunk)
+            r.velocity = velocity
+        r.volume, r.volume_beta = volume, beta
+        r.time = np.asarray(times, np.float64)
+        return result
 
     def model(self, data: MeasuredData, config: ReconstructionConfig) -> FieldModel:
         """The field model this method fits."""

@@ -5,12 +5,14 @@ trainer records each term's unweighted value per step (the loss figure and the
 output's metadata show every term). A term sees one optimisation :class:`Step`: the
 field, the frames of the batch and their rendered volumes. The data term compares
 predicted with measured projections; the regularisers (:mod:`.regularizers`) are
-terms too; adversarial and flow terms plug in the same way.
+terms too, and so is the flow prior (:mod:`.flow`), which fits parameters of its own
+(:meth:`LossTerm.parameter_groups`, kept in checkpoints through
+:meth:`LossTerm.state_dict`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -54,6 +56,18 @@ class LossTerm:
     def value(self, step: Step) -> torch.Tensor:
         """The term's unweighted value (a scalar tensor) for this step."""
         raise NotImplementedError
+
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """Optimiser groups (each with its ``lr``) of parameters the term fits itself (e.g.
+        the flow prior's velocity field); none by default."""
+        return []
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """What a checkpoint keeps of the term (tensors and plain values), or None."""
+        return None
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(weight={self.weight:g})"

@@ -190,6 +190,10 @@ def finish(result: FitResult, data: MeasuredData) -> FitResult:
         r.volume = _voxel_mean(r.volume, m)
         if r.volume_beta is not None:
             r.volume_beta = _voxel_mean(r.volume_beta, m)
+        if r.velocity is not None:   # fine voxels per second -> voxels per second
+            t, c = r.velocity.shape[:2]
+            mean = _voxel_mean(r.velocity.reshape((t * c,) + r.velocity.shape[2:]), m)
+            r.velocity = (mean / np.float32(m)).reshape((t, c) + mean.shape[1:])
         r.config.setdefault("resolved", {})["fine_render"] = {
             "oversample": m, "space_scale_on_fine_grid": r.config["field"]["space_scale"] / m}
     if data.index is None:

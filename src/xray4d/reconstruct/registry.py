@@ -22,9 +22,12 @@ import importlib
 import os
 from typing import TYPE_CHECKING, ClassVar
 
+import numpy as np
+
 from ..errors import InputError
 from ..resources import check_reconstruction
 from .measurement import check_intensity_setup, finish, measured_data
+from .times import TimeRequest, recorded_index, resolve_times
 
 if TYPE_CHECKING:
     from ..config import ReconstructionConfig
@@ -58,6 +61,10 @@ class Method:
     fits_measurement_model: ClassVar[bool] = False
     #: the memory estimate counts a fitted field (True) or voxel volumes of all frames
     fits_field: ClassVar[bool] = False
+    #: the method's result can be evaluated at any time between the recorded frames (a
+    #: field continuous in time, :meth:`at_times`); otherwise only the recorded frames
+    #: exist, and ``--times`` off them is refused
+    continuous_time: ClassVar[bool] = False
 
     def unavailable_reason(self) -> str | None:
         """None when the method can run here; else one line saying what to install."""
@@ -84,6 +91,12 @@ class Method:
             raise InputError(recording.path or "recording", "config validation.stop",
                              f"{config.validation.stop!r} needs a method that trains a field "
                              f"(e.g. hexplane), not {self.name!r}")
+        flow = config.flow
+        if (flow.transport_weight or flow.divergence_weight) and not (
+                self.fits_field and self.continuous_time and self.name != "static"):
+            raise InputError(recording.path or "recording", "config flow",
+                             f"the flow prior needs a field continuous in time (hexplane), "
+                             f"not {self.name!r}")
         g = recording.geometry
         check_reconstruction(g.frames, g.views, g.height, g.width, config,
                              angle_sets=g.angle_sets, in_memory=True,
@@ -96,18 +109,65 @@ class Method:
         """Fit the prepared data (see :class:`~xray4d.reconstruct.measurement.MeasuredData`)."""
         raise NotImplementedError
 
+    def check_times(self, recording: "Recording", config: "ReconstructionConfig",
+                    request: TimeRequest) -> np.ndarray:
+        """The times ``request`` asks of ``recording`` (:func:`~.times.resolve_times`),
+        refused in one line (:class:`~xray4d.errors.InputError`, ``--times``) when they fall
+        outside the recording, between recorded frames of a method that has only those
+        (not :attr:`continuous_time`), or do not fit in memory."""
+        source = recording.path or "recording"
+        times = resolve_times(request, recording.time, source)
+        between = recorded_index(times, recording.time) < 0
+        if between.any() and not self.continuous_time:
+            raise InputError(source, "--times", f"{times[between][0]:g} s lies between recorded "
+                             f"frames, and {self.name!r} reconstructs the recorded frames only "
+                             "(no interpolation); ask for recorded times, or use a method "
+                             "continuous in time (hexplane, static)")
+        if times.size > recording.frames:
+            g = recording.geometry
+            check_reconstruction(g.frames, g.views, g.height, g.width, config,
+                                 angle_sets=g.angle_sets, in_memory=True,
+                                 intensity=recording.quantity == "intensity",
+                                 source=str(source), field_method=self.fits_field,
+                                 output_frames=int(times.size))
+        return times
+
+    def at_times(self, result: "FitResult", data: "MeasuredData", config: "ReconstructionConfig",
+                 times: np.ndarray) -> "FitResult":
+        """The fit's reconstruction at ``times`` (checked by :meth:`check_times`), before
+        :func:`~.measurement.finish`. This default keeps the recorded frames at those
+        times; a method continuous in time renders the others."""
+        idx = recorded_index(times, data.recording.time)
+        if (idx < 0).any():
+            raise ValueError(f"{self.name!r} has the recorded frames only")
+        r = result.reconstruction
+        r.volume = np.ascontiguousarray(r.volume[idx])
+        if r.volume_beta is not None:
+            r.volume_beta = np.ascontiguousarray(r.volume_beta[idx])
+        if r.velocity is not None:
+            r.velocity = np.ascontiguousarray(r.velocity[idx])
+        r.time = np.asarray(times, np.float64)
+        return result
+
     def reconstruct(self, recording: "Recording", config: "ReconstructionConfig", *,
                     checkpoint_path: str | os.PathLike | None = None, progress: bool = True,
-                    resume: bool = False) -> "FitResult":
+                    resume: bool = False, times: TimeRequest | None = None) -> "FitResult":
         """Check, prepare the data as the config says, fit, and label the result.
 
         The reconstruction's ``volume`` is on the recording's voxel grid; from
-        intensity data it is delta and ``volume_beta`` beta.
+        intensity data it is delta and ``volume_beta`` beta. Its frames are at the
+        recorded times, or at the ``times`` asked for (:meth:`check_times`, before
+        anything is fitted); ``predicted`` stays at the recorded frames (what is compared
+        with the measurement).
         """
         self.check(recording, config)
+        wanted = None if times is None else self.check_times(recording, config, times)
         data = measured_data(recording, config)
         result = self.fit(data, config, checkpoint_path=checkpoint_path, progress=progress,
                           resume=resume)
+        if wanted is not None:
+            result = self.at_times(result, data, config, wanted)
+            result.reconstruction.config.setdefault("resolved", {})["times"] = times.text
         return finish(result, data)
 
 

@@ -10,9 +10,11 @@ formats, methods or physics.
 :func:`fit_field` is what a field method's ``fit`` calls: it builds the projector, the
 data term (through the measurement model) and the regularisers, runs the trainer,
 renders every frame from the averaged weights and assembles the
-:class:`~xray4d.data.FitResult`. The data term sees only the pixels of
-``data.fit_mask`` when it is set; with ``validation.stop: auto`` a share of the pixels
-is watched instead of fitted and ends the run (:mod:`.holdout`).
+:class:`~xray4d.data.FitResult`. With the config's ``flow`` weights the
+flow prior's terms join them (:mod:`.flow`) and the velocity is rendered beside the
+frames. The data term sees only the pixels of ``data.fit_mask`` when it is set; with
+``validation.stop: auto`` a share of the pixels is watched instead of fitted and ends the
+run (:mod:`.holdout`).
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ from ..fields.base import Field
 from ..projector import Projector
 from .checkpoint import load_checkpoint, run_fingerprint, save_checkpoint
 from .distributed import agree, average_gradients, is_writer, shard, world
+from .flow import build_flow_terms, render_velocity
 from .holdout import HeldOutStop, auto_stop_masks
 from .losses import LossTerm, ProjectionDataTerm, Step
 from .regularizers import build_regularizers
@@ -202,7 +205,8 @@ class Trainer:
         return self.elapsed_before + time.perf_counter() - self.start
 
     def _optimizer(self, fld: Field) -> torch.optim.Optimizer:
-        groups = [{**g, "base_lr": g["lr"]} for g in self.model.parameter_groups(fld)]
+        own = [g for term in self.terms for g in term.parameter_groups()]
+        groups = [{**g, "base_lr": g["lr"]} for g in self.model.parameter_groups(fld) + own]
         return torch.optim.Adam(groups)
 
     def _progress_fraction(self, it: int, elapsed: float) -> float:
@@ -224,6 +228,12 @@ class Trainer:
             s["opt"] = self._optimizer(s["field"])
             s["opt"].load_state_dict(ckpt["optimizer"])
             s["gen"].set_state(ckpt["generator"])
+            for term in self.terms:
+                kept = ckpt.get("terms", {}).get(term.name)
+                if term.state_dict() is not None:
+                    if kept is None:
+                        raise ValueError(f"no state of the loss term {term.name}")
+                    term.load_state_dict(kept)
             self.average.reset(s["field"])
             if self.average.average is not None and ckpt.get("average") is not None:
                 avg = [a.to(self.times.device) for a in ckpt["average"]]
@@ -247,7 +257,9 @@ class Trainer:
             "generator": s["gen"].get_state(), "losses": list(history[self.terms[0].name]),
             "history": history, "loss_times": s["loss_times"], "order": s["order"],
             "cursor": s["cursor"], "fingerprint": self.fingerprint,
-            "average": self.average.average, "average_steps": self.average.steps})
+            "average": self.average.average, "average_steps": self.average.steps,
+            "terms": {t.name: t.state_dict() for t in self.terms
+                      if t.state_dict() is not None}})
 
     def _step(self, s: dict[str, Any], idx: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Render the batch and evaluate every term: (total loss, unweighted values)."""
@@ -347,7 +359,7 @@ class Trainer:
             self._guard(s, agreed[0], bar)
             s["opt"].zero_grad(set_to_none=True)
             loss.backward()
-            average_gradients(s["field"].parameters())
+            average_gradients([p for g in s["opt"].param_groups for p in g["params"]])
             s["opt"].step()
             self.average.update(s["field"])
             s["it"] += 1
@@ -474,7 +486,10 @@ def fit_field(model: FieldModel, data: "MeasuredData", config: ReconstructionCon
         stop = HeldOutStop(lambda f: masked_error(model, f, times, data_term, watched_t,
                                                   tc.render_chunk),
                            vc.stop_every, vc.stop_patience, vc.stop_min_improvement)
-    trainer = Trainer(model, [data_term, *regs, *(extra_terms or [])], times, tc,
+    flow, velocity = build_flow_terms(config.flow, model.shape,
+                                      getattr(model, "final_time", rec.frames),
+                                      getattr(model, "value_max", 1.0), tc.seed, dev)
+    trainer = Trainer(model, [data_term, *regs, *flow, *(extra_terms or [])], times, tc,
                       fingerprint=run_fingerprint(rec, config.to_dict()),
                       checkpoint_path=checkpoint_path, progress=progress, on_step=on_step,
                       desc=method, start=start, stop=stop)
@@ -506,6 +521,9 @@ def fit_field(model: FieldModel, data: "MeasuredData", config: ReconstructionCon
                            time=np.asarray(rec.time, np.float64), method=method, config=cfg,
                            wall_seconds=trainer.elapsed(), source=str(rec.path or ""),
                            volume_beta=np.ascontiguousarray(volume[:, 1]) if two else None)
+    if velocity is not None:
+        recon.velocity = render_velocity(velocity, times, model.shape,
+                                         float(rec.time[-1] - rec.time[0]), tc.render_chunk)
     return FitResult(recon, outcome.field, outcome.history[data_term.name], outcome.loss_times,
                      outcome.iterations, outcome.stopped_by, predicted,
-                     loss_terms=outcome.history)
+                     loss_terms=outcome.history, velocity_field=velocity)

@@ -1,5 +1,6 @@
 """Figures a user checks at a glance: slices, maximum-intensity projections,
-measured vs predicted projections, the movie as GIF/MP4, and the loss curve.
+measured vs predicted projections, the movie as GIF/MP4, the loss curve, and the flow
+prior's velocity as arrows.
 
 All files are written atomically into one preview folder. Any detector shape
 (a volume (T, H, W, W) with H != W: its slices differ in height) and any sign
@@ -19,7 +20,8 @@ import numpy as np
 from ..io import atomic_path
 from ..io.export import write_mp4
 
-__all__ = ["frame_panel", "write_previews", "pick_frames", "display_range", "signed_mip"]
+__all__ = ["frame_panel", "write_previews", "pick_frames", "display_range", "signed_mip",
+           "truth_at", "velocity_figure"]
 
 
 def _matplotlib():
@@ -122,19 +124,36 @@ def _upscale(img: np.ndarray, factor: int) -> np.ndarray:
     return np.repeat(np.repeat(img, factor, axis=0), factor, axis=1)
 
 
+def _time_bar(width: int, fraction: float) -> np.ndarray:
+    """A 4-pixel strip whose filled share is the frame's place in the movie's time span."""
+    bar = np.full((4, width, 3), 255, np.uint8)
+    bar[1:3, :max(1, int(round(fraction * width)))] = (80, 80, 80)
+    return bar
+
+
 def write_movie(volume: np.ndarray, out_dir: Path, fps: float = 8.0,
-                truth: np.ndarray | None = None) -> list[Path]:
-    """movie.gif (and movie.mp4 where ffmpeg is available) of the frame panels."""
+                truth: np.ndarray | None = None,
+                times: np.ndarray | None = None) -> list[Path]:
+    """movie.gif (and movie.mp4 where ffmpeg is available) of the frame panels, one video
+    frame per reconstructed frame. With ``times`` (T',) each panel gets a bar under it
+    whose length is the frame's time within the movie's span, so unevenly spaced times
+    show as uneven steps."""
     import imageio.v3 as iio
 
     vrange = display_range(volume, truth)
     factor = max(1, 256 // max(volume.shape[1:]))
+    span = None
+    if times is not None and len(times) > 1 and float(times[-1]) > float(times[0]):
+        span = (float(times[0]), float(times[-1]))
     frames = []
     for t in range(volume.shape[0]):
         panel = frame_panel(volume[t], vrange)
         if truth is not None:
             gap = np.full((4, panel.shape[1], 3), 255, np.uint8)
             panel = np.concatenate([frame_panel(truth[t], vrange), gap, panel], axis=0)
+        if span is not None:
+            share = (float(times[t]) - span[0]) / (span[1] - span[0])
+            panel = np.concatenate([panel, _time_bar(panel.shape[1], share)], axis=0)
         frames.append(_upscale(panel, factor))
     written = []
     gif = out_dir / "movie.gif"
@@ -178,27 +197,87 @@ def _loss_figure(path: Path, losses: Sequence[float], loss_times: Sequence[float
     return path
 
 
+def truth_at(truth: np.ndarray | None, times: np.ndarray | None,
+             recorded_times: np.ndarray | None) -> np.ndarray | None:
+    """The truth (T, Z, Y, X) at the reconstruction's ``times`` (T'): its frames at those
+    times when every one is a recorded frame's, else None (the truth exists at the recorded
+    frames only, and is never interpolated). Without times the truth as it is."""
+    if truth is None or times is None or recorded_times is None:
+        return truth
+    from ..reconstruct.times import recorded_index
+    idx = recorded_index(np.asarray(times), np.asarray(recorded_times))
+    return None if (idx < 0).any() else truth[idx]
+
+
+def _frame_label(t: int, times: np.ndarray | None) -> str:
+    return f"frame {t}" if times is None else f"frame {t}\nt = {float(times[t]):.4g} s"
+
+
+def velocity_figure(path: Path, volume: np.ndarray, velocity: np.ndarray,
+                    times: np.ndarray | None = None, step: int | None = None) -> Path:
+    """Arrows of the velocity (T, 3, Z, Y, X; voxels per second) over the central slices
+    z = Z/2 (arrows vx, vy) and y = Y/2 (arrows vx, vz) of up to six frames, every ``step``-th
+    voxel (default: about 12 arrows across), on the reconstruction's slices."""
+    plt = _matplotlib()
+    frames = pick_frames(volume.shape[0])
+    z, y, x = volume.shape[1:]
+    step = step or max(1, max(y, x) // 12)
+    vmin, vmax = display_range(volume)
+    speed = float(np.abs(velocity).max()) or 1.0
+    fig, axes = plt.subplots(len(frames), 2, figsize=(6.4, 2.9 * len(frames)), squeeze=False)
+    for i, t in enumerate(frames):
+        for j, (img, u, w) in enumerate((
+                (volume[t, z // 2], velocity[t, 0, z // 2], velocity[t, 1, z // 2]),
+                (volume[t, :, y // 2], velocity[t, 0, :, y // 2], velocity[t, 2, :, y // 2]))):
+            ax = axes[i, j]
+            ax.imshow(img, cmap="magma", vmin=vmin, vmax=vmax, origin="lower")
+            rows, cols = np.mgrid[0:img.shape[0]:step, 0:img.shape[1]:step]
+            ax.quiver(cols, rows, u[::step, ::step], w[::step, ::step], color="cyan",
+                      angles="xy", scale_units="xy", scale=speed / step, width=0.006)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title("z slice: (vx, vy)" if j == 0 else "y slice: (vx, vz)", fontsize=8)
+        axes[i, 0].set_ylabel(_frame_label(t, times), fontsize=8)
+    fig.suptitle(f"flow prior: velocity (longest arrow {speed:.3g} voxels/s, drawn "
+                 f"{step} voxels long)", fontsize=9)
+    _save_png(fig, path)
+    return path
+
+
 def write_previews(out_dir: str | os.PathLike, volume: np.ndarray, projections: np.ndarray,
                    predicted: np.ndarray | None = None, losses: Sequence[float] = (),
                    loss_times: Sequence[float] = (), truth: np.ndarray | None = None,
                    angles_deg: np.ndarray | None = None, title: str = "",
-                   loss_terms: dict[str, Sequence[float]] | None = None) -> list[Path]:
+                   loss_terms: dict[str, Sequence[float]] | None = None,
+                   times: np.ndarray | None = None,
+                   recorded_times: np.ndarray | None = None,
+                   velocity: np.ndarray | None = None) -> list[Path]:
     """Write the preview folder; returns the files written.
 
     Args:
-        volume: reconstruction (T, Z, Y, X).
-        projections: measured projections (T, V, H, W).
-        predicted: projections of the reconstruction, same shape, if available.
+        volume: reconstruction (T', Z, Y, X), at ``times`` when given.
+        projections: measured projections (T, V, H, W) at the recorded frames.
+        predicted: projections of the reconstruction at the recorded frames, same shape,
+            if available.
         losses, loss_times: training loss per iteration and the wall time of each.
-        truth: ground truth (T, Z, Y, X), if known (simulations).
+        truth: ground truth (T, Z, Y, X) at the recorded frames, if known (simulations);
+            shown beside the reconstruction when its frames are recorded ones
+            (:func:`truth_at`).
         angles_deg: (T, V) angles for the labels.
         loss_terms: every loss term's unweighted value per iteration, by name (the
             loss figure shows each; ``losses`` is then the data term's).
+        times: (T',) time of each reconstructed frame in seconds (the slices are labelled
+            with them); None: the recorded frames.
+        recorded_times: (T,) times of the recorded frames (to find the truth's frames).
+        velocity: (T', 3, Z, Y, X) velocity of the flow prior, voxels per second: drawn as
+            arrows in velocity.png (:func:`velocity_figure`).
     """
     plt = _matplotlib()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
+    truth = truth_at(truth, times, recorded_times)
     frames = pick_frames(volume.shape[0])
     vmin, vmax = display_range(volume, truth)
 
@@ -218,7 +297,7 @@ def write_previews(out_dir: str | os.PathLike, volume: np.ndarray, projections: 
             if i == 0:
                 axes[i, 2 * r].set_title(f"{name}: slices z | y", fontsize=8)
                 axes[i, 2 * r + 1].set_title(f"{name}: MIP along z | y", fontsize=8)
-        axes[i, 0].set_ylabel(f"frame {t}", fontsize=8)
+        axes[i, 0].set_ylabel(_frame_label(t, times), fontsize=8)
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
@@ -229,7 +308,8 @@ def write_previews(out_dir: str | os.PathLike, volume: np.ndarray, projections: 
     # measured vs predicted projections
     if predicted is not None:
         n_views = projections.shape[1]
-        sel = frames[:: max(1, len(frames) // 3)][:3]
+        recorded = pick_frames(projections.shape[0])   # the recorded frames, whatever T'
+        sel = recorded[:: max(1, len(recorded) // 3)][:3]
         fig, axes = plt.subplots(len(sel) * n_views, 3, figsize=(7.5, 2.0 * len(sel) * n_views),
                                  squeeze=False)
         pmin, pmax = display_range(projections, predicted)
@@ -255,5 +335,7 @@ def write_previews(out_dir: str | os.PathLike, volume: np.ndarray, projections: 
     if len(losses):
         written.append(_loss_figure(out / "loss.png", losses, loss_times, loss_terms))
 
-    written += write_movie(volume, out, truth=truth)
+    if velocity is not None:
+        written.append(velocity_figure(out / "velocity.png", volume, velocity, times))
+    written += write_movie(volume, out, truth=truth, times=times)
     return written
