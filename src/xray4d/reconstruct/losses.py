@@ -10,7 +10,7 @@ terms too; adversarial and flow terms plug in the same way.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -33,6 +33,8 @@ class Step:
         prior_volume: what the volume priors see: ``volume``, or with several output
             channels each channel rescaled to the first channel's bound.
         iteration: steps done before this one.
+        fraction: share of training done before this step (of the iterations, or of the
+            time budget without them), as the schedule sees it.
     """
 
     field: Field
@@ -41,6 +43,7 @@ class Step:
     volume: torch.Tensor
     prior_volume: torch.Tensor
     iteration: int = 0
+    fraction: float = 0.0
 
 
 class LossTerm:
@@ -54,6 +57,15 @@ class LossTerm:
     def value(self, step: Step) -> torch.Tensor:
         """The term's unweighted value (a scalar tensor) for this step."""
         raise NotImplementedError
+
+    def state(self) -> dict[str, Any]:
+        """What the term keeps between steps, for the checkpoint: tensors and plain values
+        only (default: nothing)."""
+        return {}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state` on resume (KeyError, ValueError or RuntimeError when it
+        does not fit)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(weight={self.weight:g})"

@@ -34,6 +34,7 @@ from ..data import FitResult, Reconstruction
 from ..errors import DivergenceError, InputError
 from ..fields.base import Field
 from ..projector import Projector
+from .adversarial import AdversarialTerm
 from .checkpoint import load_checkpoint, run_fingerprint, save_checkpoint
 from .holdout import HeldOutStop, auto_stop_masks
 from .losses import LossTerm, ProjectionDataTerm, Step
@@ -223,6 +224,9 @@ class Trainer:
             s["opt"] = self._optimizer(s["field"])
             s["opt"].load_state_dict(ckpt["optimizer"])
             s["gen"].set_state(ckpt["generator"])
+            for t in self.terms:
+                if t.state():    # a term with a state of its own needs it back
+                    t.load_state(ckpt["terms"][t.name])
             self.average.reset(s["field"])
             if self.average.average is not None and ckpt.get("average") is not None:
                 avg = [a.to(self.times.device) for a in ckpt["average"]]
@@ -246,14 +250,16 @@ class Trainer:
             "generator": s["gen"].get_state(), "losses": list(history[self.terms[0].name]),
             "history": history, "loss_times": s["loss_times"], "order": s["order"],
             "cursor": s["cursor"], "fingerprint": self.fingerprint,
-            "average": self.average.average, "average_steps": self.average.steps})
+            "average": self.average.average, "average_steps": self.average.steps,
+            "terms": {t.name: t.state() for t in self.terms if t.state()}})
 
     def _step(self, s: dict[str, Any], idx: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Render the batch and evaluate every term: (total loss, unweighted values)."""
         fld = s["field"]
         times = self.times[idx.to(self.times.device)]
         volume = self.model.render(fld, times)
-        step = Step(fld, idx, times, volume, self.model.prior_volume(volume), s["it"])
+        step = Step(fld, idx, times, volume, self.model.prior_volume(volume), s["it"],
+                    s.get("fraction", 0.0))
         values = [term.value(step) for term in self.terms]
         total = values[0] if self.terms[0].weight == 1.0 else self.terms[0].weight * values[0]
         for term, value in zip(self.terms[1:], values[1:]):
@@ -278,7 +284,7 @@ class Trainer:
             self.current_field = s["field"]
             s["opt"] = self._optimizer(s["field"])
             self.average.reset(s["field"])
-        stage = s["stage"]
+        stage, s["fraction"] = s["stage"], frac
         factor = learning_rate_factor(frac, marks[stage - 1] if stage else 0.0,
                                       tc.lr_final_ratio, tc.warmup_fraction)
         for group in s["opt"].param_groups:
@@ -452,6 +458,8 @@ def fit_field(model: FieldModel, data: "MeasuredData", config: ReconstructionCon
         stop = HeldOutStop(lambda f: masked_error(model, f, times, data_term, watched_t,
                                                   tc.render_chunk),
                            vc.stop_every, vc.stop_patience, vc.stop_min_improvement)
+    if config.adversarial.enabled:
+        extra_terms = [*(extra_terms or []), AdversarialTerm(data_term, config.adversarial, tc.seed)]
     trainer = Trainer(model, [data_term, *regs, *(extra_terms or [])], times, tc,
                       fingerprint=run_fingerprint(rec, config.to_dict()),
                       checkpoint_path=checkpoint_path, progress=progress, on_step=on_step,
@@ -474,6 +482,9 @@ def fit_field(model: FieldModel, data: "MeasuredData", config: ReconstructionCon
                                              "first": values[0] if values else None,
                                              "final": values[-1] if values else None}
                                       for name, values in outcome.history.items()}}
+    for term in trainer.terms:   # e.g. the adversarial term's discriminator
+        if hasattr(term, "summary"):
+            cfg["resolved"][term.name] = term.summary()
     if stop is not None and hasattr(stop, "summary"):
         cfg["resolved"]["stop"] = stop.summary()
     if fit_mask is not None:
