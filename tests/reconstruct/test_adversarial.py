@@ -209,7 +209,7 @@ def test_reconstruct_cli_with_adversarial_records_the_term(tmp_path: Path) -> No
     assert result.config["adversarial"]["enabled"] is True
     assert result.config["adversarial"] == {**AdversarialConfig().__dict__, "enabled": True}
     terms = result.config["resolved"]["loss_terms"]
-    assert terms["adversarial"]["weight"] == 0.01
+    assert terms["adversarial"]["weight"] == 0.001
     assert terms["adversarial"]["first"] == 0.0 and terms["adversarial"]["final"] > 0
     disc = result.config["resolved"]["adversarial"]
     assert disc["discriminator_updates"] == 14          # 20 steps, 30 % warm-up

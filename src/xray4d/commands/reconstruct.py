@@ -63,7 +63,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "methods; config section adversarial)")
     p.add_argument("--adversarial-weight", type=ADVERSARIAL_WEIGHT, metavar="W",
                    help=with_range("weight of the adversarial term (implies --adversarial; "
-                                   "default 0.01)", ADVERSARIAL_WEIGHT))
+                                   "default 0.001)", ADVERSARIAL_WEIGHT))
     p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt of a killed run")
     p.add_argument("--force", action="store_true",
                    help="overwrite an existing output file, preview folder or checkpoint")
