@@ -241,3 +241,32 @@ def test_no_novel_angle_left_is_refused_in_one_line() -> None:
     data = ProjectionDataTerm(Projector(rec.geometry), torch.as_tensor(rec.projections))
     with pytest.raises(InputError, match="no novel angle"):
         AdversarialTerm(data, AdversarialConfig(novel_angles=1, angle_gap_deg=45.0), seed=0)
+
+
+def test_real_patches_never_hold_held_out_pixels() -> None:
+    """With a fit mask (held-out pixels, --stop auto, validate) the discriminator sees no
+    held-out pixel: they carry a marker value here that no patch may contain."""
+    rec = analytic_sphere_recording(size=16, frames=2, radius=4.5)
+    measured = torch.as_tensor(rec.projections).clone()
+    mask = torch.ones(measured.shape, dtype=torch.bool)
+    mask[:, :, 4:8, 4:8] = False
+    mask[:, 1, 10:12, 0:3] = False
+    measured[~mask] = 1e3
+    term = AdversarialTerm(ProjectionDataTerm(Projector(rec.geometry), measured, mask=mask),
+                           AdversarialConfig(patch_px=6, patches=200, match_noise=False), seed=0)
+    patches = term._real_patches(torch.tensor([0, 1]))
+    assert patches.shape == (200, 1, 6, 6)
+    assert float(patches.max()) < 1e3 / term.data.scale
+
+
+def test_adversarial_fit_of_intensities_through_the_propagation_model(tiny_intensity_recording
+                                                                      ) -> None:
+    """The rendered novel views go through the same measurement model as the data term."""
+    cfg = resolve_config("default", {"train": {"iterations": 4, "time_budget_s": None},
+                                     "adversarial": {"enabled": True, "warmup_fraction": 0.0,
+                                                     "channels": 4, "patches": 4}},
+                         quantity="intensity")
+    res = HexPlaneReconstructor(tiny_intensity_recording, cfg, progress=False).fit()
+    adv = res.loss_terms["adversarial"]
+    assert len(adv) == 4 and all(math.isfinite(v) and v > 0 for v in adv)
+    assert res.reconstruction.config["resolved"]["adversarial"]["patch_px"] == 12
