@@ -117,8 +117,23 @@ SPEC: dict[str, tuple] = {
     "flow.velocity_channels": I(1, 256),
     "flow.velocity_space_scale": R(0, 1, "(]"),
     "flow.lr_velocity": R(0, 10, "(]"),
+    # issue 22: the adversarial term on novel views
+    "adversarial.enabled": FLAG,
+    "adversarial.weight": R(0, 1e9),
+    "adversarial.warmup_fraction": R(0, 1, "[)"),
+    "adversarial.lr": R(0, 1, "(]"),
+    "adversarial.discriminator_steps": I(1, 100),
+    "adversarial.patch_px": I(4, 4096),
+    "adversarial.patches": I(1, 65536),
+    "adversarial.channels": I(1, 256),
+    "adversarial.loss": C("non-saturating", "hinge"),
+    "adversarial.angle_range_deg": R(0, 360, "(]"),
+    "adversarial.novel_angles": I(1, 360),
+    "adversarial.match_noise": FLAG,
+    "adversarial.angle_gap_deg": R(0, 45),
 }
-SECTIONS = ("field", "regularizers", "train", "conventional", "physics", "validation", "flow")
+SECTIONS = ("field", "regularizers", "train", "conventional", "physics", "validation", "flow",
+            "adversarial")
 #: the default preset's stopping rule (src/xray4d/presets/default.yaml)
 DEFAULT_ITERATIONS, DEFAULT_BUDGET_S = None, 120
 

@@ -39,6 +39,7 @@ from typing import Any
 
 import yaml
 
+from .config_adversarial import ADVERSARIAL_RULES, AdversarialConfig
 from .config_files import (MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH, MAX_CONFIG_NODES, parse_yaml,
                            read_config_bytes)
 from .config_rules import (Choice, ConfigError, Device, Flag, Integer, Name, Number, Rule,
@@ -46,8 +47,8 @@ from .config_rules import (Choice, ConfigError, Device, Flag, Integer, Name, Num
 from .errors import InputError
 
 __all__ = ["FieldConfig", "TrainConfig", "RegularizerConfig", "ConventionalConfig",
-           "PhysicsConfig", "ValidationConfig", "FlowConfig", "ReconstructionConfig",
-           "PRESETS", "load_preset",
+           "PhysicsConfig", "ValidationConfig", "FlowConfig", "AdversarialConfig",
+           "ReconstructionConfig", "PRESETS", "load_preset",
            "FBP_FILTERS", "INTENSITY_PATHS", "BETA_SOURCES", "ConfigError", "RULES",
            "check_overrides", "load_config_file", "MAX_CONFIG_BYTES", "MAX_CONFIG_DEPTH",
            "MAX_CONFIG_NODES", "resolve_config", "measurement_preset", "MEASUREMENT_PRESETS",
@@ -309,6 +310,7 @@ class ReconstructionConfig:
     physics: PhysicsConfig = dataclasses.field(default_factory=PhysicsConfig)
     validation: ValidationConfig = dataclasses.field(default_factory=ValidationConfig)
     flow: FlowConfig = dataclasses.field(default_factory=FlowConfig)
+    adversarial: AdversarialConfig = dataclasses.field(default_factory=AdversarialConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -437,13 +439,15 @@ RULES: dict[str, dict[str, Rule]] = {
         "velocity_space_scale": positive(1.0),
         "lr_velocity": positive(10.0),
     },
+    "adversarial": ADVERSARIAL_RULES,     # config_adversarial.py
 }
 
 #: section name -> its dataclass
 SECTIONS: dict[str, type] = {"field": FieldConfig, "regularizers": RegularizerConfig,
                              "train": TrainConfig, "conventional": ConventionalConfig,
                              "physics": PhysicsConfig, "validation": ValidationConfig,
-                             "flow": FlowConfig}
+                             "flow": FlowConfig,
+                             "adversarial": AdversarialConfig}
 _SECTION_OF: dict[type, str] = {cls: name for name, cls in SECTIONS.items()}
 _SECTION_OF[ReconstructionConfig] = ""
 

@@ -12,6 +12,9 @@ from ..cli import (ITERATIONS, SEED, TIME_BUDGET_S, UsageError, float_range,
 #: refractive decrement times the voxel size, or a simulation's 1) lie far below; measured
 #: on a 24^3 droplet recording: 1e9 fits nothing, 1e15 explodes, 1e30 diverges at once
 VALUE_MAX = float_range(0.0, 1e6, lo_open=True)
+#: the adversarial term's weight on the command line (the config allows up to 1e9; beside a
+#: data term of O(1) at the start, weights above 100 leave the measured views unexplained)
+ADVERSARIAL_WEIGHT = float_range(0.0, 100.0, lo_open=True)
 from .convert import add_import_arguments, import_options
 
 
@@ -64,6 +67,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "recorded ones; N 1 to 1000); /reconstruction/time records them. Between "
                         "recorded frames only for methods continuous in time (hexplane, static); "
                         "default: the recorded frames")
+    p.add_argument("--adversarial", action="store_true",
+                   help="add the adversarial term: a patch discriminator judges projections "
+                        "of the field at unmeasured angles against the measured ones (field "
+                        "methods; config section adversarial)")
+    p.add_argument("--adversarial-weight", type=ADVERSARIAL_WEIGHT, metavar="W",
+                   help=with_range("weight of the adversarial term (implies --adversarial; "
+                                   "default 0.001)", ADVERSARIAL_WEIGHT))
     p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt of a killed run")
     p.add_argument("--force", action="store_true",
                    help="overwrite an existing output file, preview folder or checkpoint")
@@ -118,8 +128,14 @@ def build_config(args: argparse.Namespace):
     physics = {k: v for k, v in (("intensity", args.intensity), ("material", args.material),
                                  ("beta", args.beta)) if v is not None}
     validation = {"stop": args.stop} if getattr(args, "stop", None) else {}
+    adversarial: dict = {}
+    if getattr(args, "adversarial", False) or getattr(args, "adversarial_weight", None):
+        adversarial["enabled"] = True
+    if getattr(args, "adversarial_weight", None) is not None:
+        adversarial["weight"] = args.adversarial_weight
     for key, val in (("train", train), ("field", field), ("conventional", conventional),
-                     ("physics", physics), ("validation", validation)):
+                     ("physics", physics), ("validation", validation),
+                     ("adversarial", adversarial)):
         if val:
             overrides.setdefault(key, {}).update(val)
     declared = peek_recording(args.recording)     # the quantity picks the measurement preset
@@ -171,6 +187,9 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         raise UsageError(f"--method: {missing}")
     if cfg.validation.stop == "auto" and not get_method(cfg.method).fits_field:
         raise UsageError(f"--stop auto: needs a method that trains a field (e.g. hexplane), "
+                         f"not {cfg.method!r}")
+    if cfg.adversarial.enabled and not get_method(cfg.method).fits_field:
+        raise UsageError(f"--adversarial: needs a method that trains a field (e.g. hexplane), "
                          f"not {cfg.method!r}")
     t0 = time.perf_counter()
     result = reconstruct_file(args.recording, args.out, cfg, resume=args.resume,

@@ -121,10 +121,10 @@ class _FlowTerm(LossTerm):
             return []
         return [{"params": list(self.residuals.velocity.parameters()), "lr": self.residuals.lr}]
 
-    def state_dict(self) -> dict[str, Any] | None:
-        return self.residuals.velocity.state_dict() if self.owns_velocity else None
+    def state(self) -> dict[str, Any]:
+        return self.residuals.velocity.state_dict() if self.owns_velocity else {}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state(self, state: dict[str, Any]) -> None:
         self.residuals.velocity.load_state_dict(state)
 
     def residual(self, step: Step) -> torch.Tensor:

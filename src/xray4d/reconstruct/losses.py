@@ -35,6 +35,8 @@ class Step:
         prior_volume: what the volume priors see: ``volume``, or with several output
             channels each channel rescaled to the first channel's bound.
         iteration: steps done before this one.
+        fraction: share of training done before this step (of the iterations, or of the
+            time budget without them), as the schedule sees it.
     """
 
     field: Field
@@ -43,6 +45,7 @@ class Step:
     volume: torch.Tensor
     prior_volume: torch.Tensor
     iteration: int = 0
+    fraction: float = 0.0
 
 
 class LossTerm:
@@ -62,12 +65,14 @@ class LossTerm:
         the flow prior's velocity field); none by default."""
         return []
 
-    def state_dict(self) -> dict[str, Any] | None:
-        """What a checkpoint keeps of the term (tensors and plain values), or None."""
-        return None
+    def state(self) -> dict[str, Any]:
+        """What the term keeps between steps, for the checkpoint: tensors and plain values
+        only (default: nothing)."""
+        return {}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state` on resume (KeyError, ValueError or RuntimeError when it
+        does not fit)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(weight={self.weight:g})"

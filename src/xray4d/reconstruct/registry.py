@@ -97,6 +97,10 @@ class Method:
             raise InputError(recording.path or "recording", "config flow",
                              f"the flow prior needs a field continuous in time (hexplane), "
                              f"not {self.name!r}")
+        if config.adversarial.enabled and not self.fits_field:
+            raise InputError(recording.path or "recording", "config adversarial.enabled",
+                             f"the adversarial term needs a method that trains a field "
+                             f"(e.g. hexplane), not {self.name!r}")
         g = recording.geometry
         check_reconstruction(g.frames, g.views, g.height, g.width, config,
                              angle_sets=g.angle_sets, in_memory=True,

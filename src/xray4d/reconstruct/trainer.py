@@ -36,6 +36,7 @@ from ..data import FitResult, Reconstruction
 from ..errors import DivergenceError, InputError
 from ..fields.base import Field
 from ..projector import Projector
+from .adversarial import AdversarialTerm
 from .checkpoint import load_checkpoint, run_fingerprint, save_checkpoint
 from .distributed import agree, average_gradients, is_writer, shard, world
 from .flow import build_flow_terms, render_velocity
@@ -228,12 +229,12 @@ class Trainer:
             s["opt"] = self._optimizer(s["field"])
             s["opt"].load_state_dict(ckpt["optimizer"])
             s["gen"].set_state(ckpt["generator"])
-            for term in self.terms:
-                kept = ckpt.get("terms", {}).get(term.name)
-                if term.state_dict() is not None:
+            for t in self.terms:
+                if t.state():    # a term with a state of its own needs it back
+                    kept = ckpt.get("terms", {}).get(t.name)
                     if kept is None:
-                        raise ValueError(f"no state of the loss term {term.name}")
-                    term.load_state_dict(kept)
+                        raise ValueError(f"no state of the loss term {t.name}")
+                    t.load_state(kept)
             self.average.reset(s["field"])
             if self.average.average is not None and ckpt.get("average") is not None:
                 avg = [a.to(self.times.device) for a in ckpt["average"]]
@@ -258,15 +259,15 @@ class Trainer:
             "history": history, "loss_times": s["loss_times"], "order": s["order"],
             "cursor": s["cursor"], "fingerprint": self.fingerprint,
             "average": self.average.average, "average_steps": self.average.steps,
-            "terms": {t.name: t.state_dict() for t in self.terms
-                      if t.state_dict() is not None}})
+            "terms": {t.name: t.state() for t in self.terms if t.state()}})
 
     def _step(self, s: dict[str, Any], idx: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Render the batch and evaluate every term: (total loss, unweighted values)."""
         fld = s["field"]
         times = self.times[idx.to(self.times.device)]
         volume = self.model.render(fld, times)
-        step = Step(fld, idx, times, volume, self.model.prior_volume(volume), s["it"])
+        step = Step(fld, idx, times, volume, self.model.prior_volume(volume), s["it"],
+                    s.get("fraction", 0.0))
         values = [term.value(step) for term in self.terms]
         total = values[0] if self.terms[0].weight == 1.0 else self.terms[0].weight * values[0]
         for term, value in zip(self.terms[1:], values[1:]):
@@ -291,7 +292,7 @@ class Trainer:
             self.current_field = s["field"]
             s["opt"] = self._optimizer(s["field"])
             self.average.reset(s["field"])
-        stage = s["stage"]
+        stage, s["fraction"] = s["stage"], frac
         factor = learning_rate_factor(frac, marks[stage - 1] if stage else 0.0,
                                       tc.lr_final_ratio, tc.warmup_fraction)
         for group in s["opt"].param_groups:
@@ -489,6 +490,8 @@ def fit_field(model: FieldModel, data: "MeasuredData", config: ReconstructionCon
     flow, velocity = build_flow_terms(config.flow, model.shape,
                                       getattr(model, "final_time", rec.frames),
                                       getattr(model, "value_max", 1.0), tc.seed, dev)
+    if config.adversarial.enabled:
+        extra_terms = [*(extra_terms or []), AdversarialTerm(data_term, config.adversarial, tc.seed)]
     trainer = Trainer(model, [data_term, *regs, *flow, *(extra_terms or [])], times, tc,
                       fingerprint=run_fingerprint(rec, config.to_dict()),
                       checkpoint_path=checkpoint_path, progress=progress, on_step=on_step,
@@ -512,6 +515,9 @@ def fit_field(model: FieldModel, data: "MeasuredData", config: ReconstructionCon
                                              "first": values[0] if values else None,
                                              "final": values[-1] if values else None}
                                       for name, values in outcome.history.items()}}
+    for term in trainer.terms:   # e.g. the adversarial term's discriminator
+        if hasattr(term, "summary"):
+            cfg["resolved"][term.name] = term.summary()
     if stop is not None and hasattr(stop, "summary"):
         cfg["resolved"]["stop"] = stop.summary()
     if fit_mask is not None:
