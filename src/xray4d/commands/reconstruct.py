@@ -138,8 +138,9 @@ def build_config(args: argparse.Namespace):
                      ("adversarial", adversarial)):
         if val:
             overrides.setdefault(key, {}).update(val)
-    declared = peek_recording(args.recording)     # the quantity picks the measurement preset
-    quantity = declared[3] if declared else peek_quantity(args.recording, **import_options(args)
+    recording = args.recording[0] if isinstance(args.recording, list) else args.recording
+    declared = peek_recording(recording)          # the quantity picks the measurement preset
+    quantity = declared[3] if declared else peek_quantity(recording, **import_options(args)
                                                             if hasattr(args, "format") else {})
     if args.material is not None and declared and declared[3] in ("line_integral", "phase"):
         overrides.setdefault("physics", {})["value_from_material"] = True
