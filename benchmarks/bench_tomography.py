@@ -16,6 +16,7 @@ claims; each record carries the iterations run):
 
     PYTHONPATH=src python benchmarks/bench_tomography.py static [--size 32]
         [--scenes tripod ellipsoid] [--angles 180] [--iterations 2000]
+        [--runs hexplane-ct hexplane-default fbp sirt]
     PYTHONPATH=src python benchmarks/bench_tomography.py rotating [--size 32]
         [--scene ellipsoid] [--rotations 4] [--step 6] [--iterations 2000]
 
@@ -56,6 +57,11 @@ def _fit(rec: Recording, preset: str, method: str, iterations: int) -> tuple[np.
     return res.reconstruction.volume, int(res.iterations)
 
 
+#: the runs of ``static``: label, preset, method
+STATIC_RUNS = (("hexplane-ct", "ct", "hexplane"), ("hexplane-default", "default", "hexplane"),
+               ("fbp", "default", "fbp"), ("sirt", "default", "sirt"))
+
+
 def run_static(args: argparse.Namespace) -> dict[str, Any]:
     """X-Hexplane (ct, default presets), FBP and SIRT on T = 1 with many angles."""
     angles = np.arange(args.angles) * (180.0 / args.angles)
@@ -64,9 +70,9 @@ def run_static(args: argparse.Namespace) -> dict[str, Any]:
         rec = get_scene(name).recording(size=args.size, frames=1, angles_deg=angles,
                                         noise=args.noise, seed=args.seed)
         rows = {}
-        for label, preset, method in (("hexplane (ct preset)", "ct", "hexplane"),
-                                      ("hexplane (default preset)", "default", "hexplane"),
-                                      ("fbp", "default", "fbp"), ("sirt", "default", "sirt")):
+        for label, preset, method in STATIC_RUNS:
+            if label not in args.runs:
+                continue
             vol, its = _fit(rec, preset, method, args.iterations)
             rows[label] = {"psnr_db": round(psnr(vol, rec.truth), 2),
                            "iterations": its if method != "fbp" else 0}
@@ -147,21 +153,26 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--scenes", nargs="+", default=["tripod", "ellipsoid"])
     p.add_argument("--angles", type=int, default=180)
+    p.add_argument("--runs", nargs="+", default=[r[0] for r in STATIC_RUNS],
+                   choices=[r[0] for r in STATIC_RUNS], help="static: which fits to run")
     p.add_argument("--scene", default="ellipsoid")
     p.add_argument("--rotations", type=float, default=4.0)
     p.add_argument("--step", type=float, default=6.0)
+    p.add_argument("--out", type=Path, default=None, help="JSON to write (default: by the "
+                   "measurement, size and scene in benchmarks/results/)")
     p.add_argument("--moving", type=float, default=0.02,
                    help="a frame counts as moving when the motion in its window exceeds this")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    meta = {"args": vars(args), "torch": torch.__version__, "platform": platform.platform()}
+    meta = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+            "torch": torch.__version__, "platform": platform.platform()}
     RESULTS.mkdir(exist_ok=True)
     if args.what == "static":
         result = {"meta": meta, "results": run_static(args)}
-        path = RESULTS / f"tomography_static_{args.size}.json"
+        path = args.out or RESULTS / f"tomography_static_{args.size}.json"
     else:
         result = {"meta": meta, **run_rotating(args)}
-        path = RESULTS / f"tomography_rotating_{args.scene}_{args.size}.json"
+        path = args.out or RESULTS / f"tomography_rotating_{args.scene}_{args.size}.json"
         figure(result, path.with_suffix(".png"),
                f"{args.scene} {args.size}^3, {args.rotations:g} rotations, one projection "
                f"every {args.step:g} deg")
