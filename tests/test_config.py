@@ -298,7 +298,7 @@ def test_the_test_values_are_what_the_spec_says() -> None:
 
 def test_defaults_and_presets_are_valid_and_unchanged() -> None:
     ReconstructionConfig().validate()
-    budgets = {"fast": 60, "default": 120, "quality": 300}
+    budgets = {"fast": 60, "default": 120, "quality": 300, "ct": 120}
     for name in PRESETS:
         cfg = load_preset(name)
         cfg.validate()

@@ -11,7 +11,8 @@ from typing import Any
 from .config import ReconstructionConfig, measurement_preset, resolve_config
 from .data import FitResult, Recording
 from .errors import InputError, OutputError
-from .io import atomic_path, load_any, peek_recording, save_reconstruction
+from .geometry import distinct_directions
+from .io import atomic_path, load_any, peek_angles, peek_recording, save_reconstruction
 from .io.checks import Output, check_inputs, locked_outputs
 from .io.files import remove_own_stale_temps
 from .reconstruct.distributed import is_writer
@@ -38,7 +39,8 @@ def reconstruct(recording: Recording, config: ReconstructionConfig | None = None
     reconstructed as ``config.physics.intensity`` says (through the propagation model
     by default, see :mod:`xray4d.reconstruct.measurement`): then ``volume`` is delta and
     ``volume_beta`` beta. Without ``config`` the default preset is resolved for the
-    recording's quantity.
+    recording's quantity and its view directions per frame (``auto``: the ``ct`` preset for
+    many angles per frame, else ``default``).
 
     Raises:
         ValueError: ``config`` was resolved for another quantity (an intensity recording
@@ -49,7 +51,8 @@ def reconstruct(recording: Recording, config: ReconstructionConfig | None = None
         xray4d.errors.ResourceError: the run cannot fit in the available memory
             (checked before the method allocates anything).
     """
-    config = config or resolve_config(quantity=recording.quantity)
+    config = config or resolve_config("auto", quantity=recording.quantity,
+                                      views=recording.geometry.directions_per_frame)
     expected = measurement_preset(recording.quantity, config.physics)
     if config.measurement != expected:
         raise ValueError(f"the config was resolved for measurement {config.measurement!r} but "
@@ -120,18 +123,22 @@ def reconstruct_file(recording_path: str | os.PathLike, out: str | os.PathLike,
     check_inputs([(recording_path, "/")] + ([(ckpt, "checkpoint")] if resume else []))
     if not is_writer():     # another process of a torchrun: it trains, rank 0 writes
         rec = load_any(recording_path, **(import_options or {}))
-        return reconstruct(rec, config or resolve_config(quantity=rec.quantity),
-                           checkpoint_path=ckpt, resume=resume, progress=False, times=times)
+        return reconstruct(rec, config, checkpoint_path=ckpt, resume=resume, progress=False,
+                           times=times)
     with locked_outputs(reconstruct_outputs(out, previews, resume), [recording_path], force):
         declared = peek_recording(recording_path)
         if declared is not None:   # refuse what cannot fit before loading anything
             (t, v, h, w), angle_sets, truth, quantity = declared
-            config = config or resolve_config(quantity=quantity)
+            if config is None:
+                angles = peek_angles(recording_path)
+                config = resolve_config("auto", quantity=quantity, views=None if angles is None
+                                        else distinct_directions(angles))
             check_reconstruction(t, v, h, w, config, angle_sets=angle_sets, truth=truth,
                                  source=str(recording_path), intensity=quantity == "intensity",
                                  field_method=get_method(config.method).fits_field)
         rec = load_any(recording_path, **(import_options or {}))
-        config = config or resolve_config(quantity=rec.quantity)
+        config = config or resolve_config("auto", quantity=rec.quantity,
+                                          views=rec.geometry.directions_per_frame)
         result = reconstruct(rec, config, checkpoint_path=ckpt, resume=resume, progress=progress,
                              times=times)
         try:

@@ -52,9 +52,16 @@ __all__ = ["FieldConfig", "TrainConfig", "RegularizerConfig", "ConventionalConfi
            "FBP_FILTERS", "INTENSITY_PATHS", "BETA_SOURCES", "ConfigError", "RULES",
            "check_overrides", "load_config_file", "MAX_CONFIG_BYTES", "MAX_CONFIG_DEPTH",
            "MAX_CONFIG_NODES", "resolve_config", "measurement_preset", "MEASUREMENT_PRESETS",
-           "STOP_RULES"]
+           "STOP_RULES", "MANY_VIEWS", "preset_for_views"]
 
-PRESETS = ("fast", "default", "quality")
+#: the presets by name: ``fast``, ``default`` and ``quality`` are made for a few views per
+#: frame (XMPI, 2-4 views); ``ct`` for many angles per frame (static CT as T = 1 with
+#: hundreds of angles, see ``presets/ct.yaml``). ``auto`` (:func:`resolve_config`) picks
+#: ``ct`` or ``default`` by the recording's view directions per frame.
+PRESETS = ("fast", "default", "quality", "ct")
+#: ``auto`` picks the ``ct`` preset from this many distinct view directions per frame on
+#: (angles modulo 180 degrees; :meth:`xray4d.geometry.Geometry.directions_per_frame`)
+MANY_VIEWS = 32
 #: measurement presets: the defaults that differ when intensities are fitted through the
 #: propagation model (the data term's noise floor is ~100x that of line integrals with 1 %
 #: noise, so every regulariser is 30x stronger; the one-material prior and volume
@@ -552,13 +559,24 @@ def _preset_data(name: str) -> dict[str, Any]:
     return parse_yaml(_preset_text(name)) or {}
 
 
+def preset_for_views(views: int | None) -> str:
+    """The preset ``auto`` stands for: ``ct`` for at least :data:`MANY_VIEWS` distinct view
+    directions per frame, else ``default`` (also when the views are not known)."""
+    return "ct" if views is not None and views >= MANY_VIEWS else "default"
+
+
 def resolve_config(preset: str = "default", overrides: dict[str, Any] | None = None,
-                   method: str | None = None, *, quantity: str | None = None
-                   ) -> ReconstructionConfig:
+                   method: str | None = None, *, quantity: str | None = None,
+                   views: int | None = None) -> ReconstructionConfig:
     """The config of a run: the named preset, the measurement preset for ``quantity``
     (e.g. ``intensity``, see :func:`measurement_preset`), the nested ``overrides``, then the
-    method if given. Values set in ``overrides`` always win."""
+    method if given. Values set in ``overrides`` always win.
+
+    ``preset="auto"`` is ``ct`` or ``default`` by ``views``, the recording's distinct view
+    directions per frame (:func:`preset_for_views`)."""
     overrides = overrides or {}
+    if preset == "auto":
+        preset = preset_for_views(views)
     cfg = load_preset(preset)
     chosen = cfg.updated(overrides)
     if method:
@@ -574,7 +592,7 @@ def resolve_config(preset: str = "default", overrides: dict[str, Any] | None = N
 
 
 def load_preset(name: str) -> ReconstructionConfig:
-    """The config of a named preset (``fast``, ``default``, ``quality``)."""
+    """The config of a named preset (``fast``, ``default``, ``quality``, ``ct``)."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     data = parse_yaml(_preset_text(name)) or {}

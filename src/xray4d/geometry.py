@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["Geometry", "centred_coordinates", "normalised_coordinates"]
+__all__ = ["Geometry", "centred_coordinates", "normalised_coordinates", "distinct_directions"]
 
 
 def centred_coordinates(n: int) -> np.ndarray:
@@ -35,6 +35,18 @@ def normalised_coordinates(n: int) -> np.ndarray:
     if n == 1:
         return np.zeros(1)
     return np.linspace(-1.0, 1.0, n)
+
+
+def distinct_directions(angles_deg: np.ndarray) -> int:
+    """The fewest distinct view directions of any frame: angles modulo 180 degrees (a parallel
+    beam sees the same line integrals from theta and theta + 180), rounded to 1e-3 degrees.
+
+    Args:
+        angles_deg: view angles in degrees, (V,) or (T, V).
+    """
+    a = np.atleast_2d(np.asarray(angles_deg, dtype=np.float64))
+    folded = np.round(np.mod(a, 180.0), 3) % 180.0
+    return int(min(np.unique(row).size for row in folded))
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,12 @@ class Geometry:
     def angle_sets(self) -> int:
         """Distinct sets of view angles over the frames (1 without rotation, up to T)."""
         return 1 if self.angles_shared else len(np.unique(self.angles_deg, axis=0))
+
+    @property
+    def directions_per_frame(self) -> int:
+        """The fewest distinct view directions (angles modulo 180 degrees) of any frame:
+        2 for two-view XMPI, 1 for a rotating sample seen once per frame, hundreds for CT."""
+        return distinct_directions(self.angles_deg)
 
     def ray_points(self, frame_angles_deg: np.ndarray | torch.Tensor, rows: torch.Tensor,
                    cols: torch.Tensor, n_samples: int, *, dtype=torch.float32,

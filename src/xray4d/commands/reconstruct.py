@@ -33,7 +33,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="REC.h5",
                    help="reconstruction file to write (a folder with several recordings)")
     p.add_argument("--method", default=None, help="reconstruction method (default: the preset's, hexplane)")
-    p.add_argument("--preset", default="default", choices=("fast", "default", "quality"))
+    p.add_argument("--preset", default="auto", choices=("auto", "fast", "default", "quality", "ct"),
+                   help="auto (default): ct for a recording with 32 or more distinct view "
+                        "directions per frame (static CT, many angles), else default (a few "
+                        "views per frame, a rotating sample)")
     p.add_argument("--config", metavar="YAML", help="YAML file of config overrides")
     p.add_argument("--time-budget", type=TIME_BUDGET_S, metavar="SECONDS",
                    help=with_range("stop fitting after this wall time", TIME_BUDGET_S))
@@ -144,11 +147,27 @@ def build_config(args: argparse.Namespace):
                                                             if hasattr(args, "format") else {})
     if args.material is not None and declared and declared[3] in ("line_integral", "phase"):
         overrides.setdefault("physics", {})["value_from_material"] = True
+    views = _directions_per_frame(args) if args.preset == "auto" else None
     try:
-        return resolve_config(args.preset, overrides, args.method, quantity=quantity)
+        return resolve_config(args.preset, overrides, args.method, quantity=quantity,
+                              views=views)
     except ValueError as exc:
         text = str(exc)
         raise UsageError(text if text.startswith("config") else f"config: {text}") from None
+
+
+def _directions_per_frame(args: argparse.Namespace) -> int | None:
+    """Distinct view directions per frame of the recording, for ``--preset auto``: from the
+    angles of our own file, or from ``--angles`` (same every frame) without ``--views``;
+    None when not known before loading (``auto`` is then ``default``)."""
+    from ..geometry import distinct_directions
+    from ..io import peek_angles
+
+    opts = import_options(args) if hasattr(args, "format") else {}
+    angles = opts.get("angles") if "views" not in opts else None
+    if angles is None and opts.get("format", "xray4d") == "xray4d":
+        angles = peek_angles(args.recording)
+    return None if angles is None else distinct_directions(angles)
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:

@@ -12,6 +12,11 @@ droplets as detector counts with flat and dark fields instead
 (:data:`xray4d.simulate.SCENES`) with one line each; ``xray4d simulate SCENE --out
 FILE [--size --frames --angles --noise --seed --oversample --frame-interval]``
 writes a line-integral recording of any of them with its default parameters.
+
+``--rotating TURNS [--angle-step DEG]`` records a continuously rotating sample instead of
+fixed views: one projection every ``DEG`` degrees (default 6) over ``TURNS`` rotations,
+each its own frame (``T = TURNS * 360 / DEG`` frames of one view, angles (T, 1)), so the
+scene evolves over the rotations and the truth is kept at every projection time.
 """
 from __future__ import annotations
 
@@ -21,15 +26,21 @@ import math
 import time
 from pathlib import Path
 
-from ..cli import (FRAMES, NOISE, SEED, SIZE, UsageError, claim_outputs, float_range, int_range,
+import numpy as np
+
+from ..cli import (FRAMES, FRAMES_MAX, NOISE, SEED, SIZE, UsageError, claim_outputs, float_range, int_range,
                    parse_angles, with_range)
 from ..data import Recording
 from ..io import save_recording
 from ..io.checks import Output
 from ..physics import refractive_index
 from ..resources import check_fits, estimate_simulation
-from ..simulate import (SCENES, DropletCollision, get_scene, simulate_droplets,
+from ..simulate import (SCENES, DropletCollision, get_scene, rotating_angles, simulate_droplets,
                         simulate_droplets_intensity)
+
+#: rotations over the movie (``--rotating``) and degrees between projections (``--angle-step``)
+ROTATIONS = float_range(0.0, 1e4, lo_open=True)
+ANGLE_STEP = float_range(0.0, 360.0, lo_open=True)
 
 #: times of the collision are fractions of the movie (first frame 0, last 1): durations up to
 #: 1000 movies, events from 10 movies before to 10 after
@@ -91,9 +102,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     pixel = float_range(0.0, 1.0, lo_open=True)
     d.add_argument("--size", type=SIZE, default=64,
                    help=with_range("detector width and height, voxels per axis", SIZE))
-    d.add_argument("--frames", type=FRAMES, default=40, help=with_range("number of frames", FRAMES))
-    d.add_argument("--angles", default="0,23.8",
-                   help="view angles in degrees, comma-separated, each in [-360, 360]")
+    _add_view_arguments(d)
     d.add_argument("--noise", type=NOISE, default=None,
                    help=with_range("line integrals: Gaussian noise sigma as a fraction of the "
                                    "largest line integral (default 0.01); intensity data count "
@@ -148,6 +157,52 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             _add_scene_parser(phantoms, scene.name, scene.summary)
 
 
+def _add_view_arguments(p: argparse.ArgumentParser) -> None:
+    """``--frames`` and ``--angles`` (fixed views), or ``--rotating`` and ``--angle-step``."""
+    p.add_argument("--frames", type=FRAMES, default=None,
+                   help=with_range("number of frames (default 40)", FRAMES))
+    p.add_argument("--angles", default=None,
+                   help="view angles in degrees, comma-separated, each in [-360, 360] "
+                        "(default 0,23.8)")
+    p.add_argument("--rotating", type=ROTATIONS, default=None, metavar="TURNS",
+                   help=with_range("a rotating sample instead of fixed views: one projection "
+                                   "per frame over this many rotations (not with --frames, "
+                                   "--angles)", ROTATIONS))
+    p.add_argument("--angle-step", type=ANGLE_STEP, default=None, metavar="DEG",
+                   help=with_range("with --rotating: degrees between two projections "
+                                   "(default 6)", ANGLE_STEP))
+
+
+def views_of(args: argparse.Namespace) -> tuple[list[float] | np.ndarray, int]:
+    """The angles (a list of V degrees, or (T, 1) for ``--rotating``) and the frame count."""
+    if args.rotating is None:
+        if args.angle_step is not None:
+            raise UsageError("--angle-step: needs --rotating")
+        angles = parse_angles(args.angles if args.angles is not None else "0,23.8")
+        return angles, 40 if args.frames is None else args.frames
+    for flag, val in (("--frames", args.frames), ("--angles", args.angles)):
+        if val is not None:
+            raise UsageError(f"{flag}: not with --rotating (one projection per frame, the "
+                             "frames follow from the rotations and --angle-step)")
+    try:
+        angles = rotating_angles(args.rotating, 6.0 if args.angle_step is None
+                                 else args.angle_step)
+    except ValueError as exc:
+        raise UsageError(f"--rotating: {exc}") from None
+    if angles.shape[0] > FRAMES_MAX:
+        raise UsageError(f"--rotating: {angles.shape[0]} frames, more than {FRAMES_MAX}")
+    return angles, angles.shape[0]
+
+
+def _describe_angles(angles: list[float] | np.ndarray) -> str:
+    """The angles for the summary line: every one, or the rotation's range and step."""
+    if isinstance(angles, list):
+        return ", ".join(f"{a:g}" for a in angles) + " deg"
+    a = angles[:, 0]
+    step = a[1] - a[0] if a.size > 1 else 0.0
+    return f"rotating, {a[0]:g} to {a[-1]:g} deg in steps of {step:g} deg"
+
+
 def _add_scene_parser(phantoms: argparse._SubParsersAction, name: str, summary: str) -> None:
     """``xray4d simulate NAME``: the scene with its default parameters."""
     s = phantoms.add_parser(name, help=summary, description=f"{summary[0].upper()}{summary[1:]}. "
@@ -158,9 +213,7 @@ def _add_scene_parser(phantoms: argparse._SubParsersAction, name: str, summary: 
     oversample, frame_interval = int_range(1, 8), float_range(0.0, 1e6, lo_open=True)
     s.add_argument("--size", type=SIZE, default=64,
                    help=with_range("detector width and height, voxels per axis", SIZE))
-    s.add_argument("--frames", type=FRAMES, default=40, help=with_range("number of frames", FRAMES))
-    s.add_argument("--angles", default="0,23.8",
-                   help="view angles in degrees, comma-separated, each in [-360, 360]")
+    _add_view_arguments(s)
     s.add_argument("--noise", type=NOISE, default=0.01,
                    help=with_range("Gaussian noise sigma as a fraction of the largest line "
                                    "integral", NOISE))
@@ -187,7 +240,7 @@ def cmd_simulate_list(args: argparse.Namespace) -> int:
 
 def cmd_simulate_scene(args: argparse.Namespace) -> int:
     """Simulate a scene of the library with its default parameters and write the recording."""
-    angles = parse_angles(args.angles)
+    angles, args.frames = views_of(args)
     for flag, val, low in (("--size", args.size, 2), ("--frames", args.frames, 1),
                            ("--oversample", args.oversample, 1)):
         if val < low:
@@ -199,7 +252,8 @@ def cmd_simulate_scene(args: argparse.Namespace) -> int:
     claim_outputs(args, [Output(Path(args.out))], force=args.force)
     scene = get_scene(args.phantom)
     # a scene wider than the field of view is rendered on a wider fine grid
-    check_fits(estimate_simulation(math.ceil(args.size * scene.width), args.frames, len(angles),
+    check_fits(estimate_simulation(math.ceil(args.size * scene.width), args.frames,
+                                   len(angles) if isinstance(angles, list) else 1,
                                    args.oversample))
     t0 = time.perf_counter()
     rec = scene.recording(size=args.size, frames=args.frames, angles_deg=angles,
@@ -209,7 +263,7 @@ def cmd_simulate_scene(args: argparse.Namespace) -> int:
     save_recording(rec, args.out)
     t, v, h, w = rec.projections.shape
     print(f"wrote {args.out}: {t} frames x {v} view{'s' if v != 1 else ''} of {h} x {w} pixels "
-          f"(angles {', '.join(f'{a:g}' for a in angles)} deg), ground truth {t} x {h}^3")
+          f"(angles {_describe_angles(angles)}), ground truth {t} x {h}^3")
     print(f"{scene.name}: {scene.summary}; values {', '.join(f'{x:g}' for x in scene.values)}; "
           f"noise {args.noise:g}, seed {args.seed}; {seconds:.1f} s")
     return 0
@@ -221,7 +275,7 @@ def _frame_of(times: list[str], phase: str) -> int | None:
 
 def cmd_simulate_droplets(args: argparse.Namespace) -> int:
     """Simulate a droplet collision and write it as a recording file."""
-    angles = parse_angles(args.angles)
+    angles, args.frames = views_of(args)
     if args.size < 2:
         raise UsageError(f"--size: must be >= 2, got {args.size}")
     if args.frames < 1:
@@ -264,7 +318,8 @@ def cmd_simulate_droplets(args: argparse.Namespace) -> int:
             raise UsageError(f"--material: {exc}") from None
     claim_outputs(args, [Output(Path(args.out))], force=args.force)
     # sizes are the user's: refuse what cannot fit before allocating anything
-    check_fits(estimate_simulation(args.size, args.frames, len(angles), args.oversample,
+    check_fits(estimate_simulation(args.size, args.frames,
+                                   len(angles) if isinstance(angles, list) else 1, args.oversample,
                                    intensity=args.quantity == "intensity"))
 
     t0 = time.perf_counter()
@@ -286,7 +341,7 @@ def cmd_simulate_droplets(args: argparse.Namespace) -> int:
 
 
 def _print_summary(args: argparse.Namespace, rec: Recording, params: DropletCollision,
-                   angles: list[float], seconds: float) -> None:
+                   angles: list[float] | np.ndarray, seconds: float) -> None:
     """What was written: the file, the phases of the collision by frame, the noise, and for
     intensity data the optics and the detector."""
     phases = json.loads(rec.attrs["description"])["phases"]
@@ -299,7 +354,7 @@ def _print_summary(args: argparse.Namespace, rec: Recording, params: DropletColl
             events.append(f"{text} at frame {f}")
     t, v, h, w = rec.projections.shape
     print(f"wrote {args.out}: {t} frames x {v} view{'s' if v != 1 else ''} of {h} x {w} pixels "
-          f"(angles {', '.join(f'{a:g}' for a in angles)} deg), ground truth {t} x {h}^3")
+          f"(angles {_describe_angles(angles)}), ground truth {t} x {h}^3")
     print(f"droplets: {'separation' if params.separation else 'coalescence'}"
           f"{'; ' + ', '.join(events) if events else ''}; "
           # intensity data are noisy by photon counting (printed below), not by --noise

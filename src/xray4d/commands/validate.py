@@ -41,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="folder to write into")
     p.add_argument("--method", default=None,
                    help="a method that trains a field (default: the preset's, hexplane)")
-    p.add_argument("--preset", default="default", choices=("fast", "default", "quality"))
+    p.add_argument("--preset", default="default", choices=("fast", "default", "quality", "ct"))
     p.add_argument("--config", metavar="YAML", help="YAML file of config overrides")
     seeds, holdout, block = int_range(1, 64), float_range(0.0, 0.5, lo_open=True), int_range(1, 1024)
     p.add_argument("--time-budget", type=TIME_BUDGET_S, metavar="SECONDS",

@@ -464,6 +464,22 @@ def peek_recording(path: str | os.PathLike
         return None
 
 
+def peek_angles(path: str | os.PathLike) -> np.ndarray | None:
+    """The view angles ``/exchange/theta`` of a recording file, (V,) or (T, V) degrees, when
+    they are a finite real array of rank 1 or 2; else None (:func:`load_recording` then names
+    the fault). Reads that dataset only; used to pick a preset before the data are loaded."""
+    try:
+        with h5py.File(path, "r") as f:
+            theta = f.get("/exchange/theta")
+            if not isinstance(theta, h5py.Dataset) or theta.ndim not in (1, 2) \
+                    or theta.dtype.kind not in "fiu" or theta.size == 0:
+                return None
+            a = np.asarray(theta[()], dtype=np.float64)
+    except (*_H5_READ_ERRORS, ValueError, TypeError):
+        return None
+    return a if np.all(np.isfinite(a)) else None
+
+
 def peek_pixel_size(path: str | os.PathLike) -> float | None:
     """The root attribute ``pixel_size_m`` of a file when it is one positive finite number,
     else None (absent, unreadable or invalid)."""

@@ -15,7 +15,8 @@ The package follows the simulation's data flow:
 * :mod:`.library`: the scenes by name (:data:`SCENES`, :func:`get_scene`), as the
   CLI (``xray4d simulate --list``) and the benchmark (``--cases``) offer them;
 * :mod:`.sampling`: the fine grid scenes are rendered on, and its reduction to voxels;
-* :mod:`.acquisition`: line integrals on a finer detector, noise, and
+* :mod:`.acquisition`: line integrals on a finer detector, noise, the angles of a
+  rotating sample seen once per frame (:func:`~.acquisition.rotating_angles`), and
   :func:`simulate_recording` (projections of a volume you already have, the
   ``xray4d project`` verb);
 * :mod:`.intensity`: the droplet collision recorded as detector counts (exit
@@ -32,7 +33,7 @@ renders each frame on the fine grid as a :data:`~.sampling.FineFrame`;
 :func:`~.sampling.voxelise` turns those into the truth and
 :func:`~.acquisition.acquire` into the truth and the projections.
 """
-from .acquisition import add_noise, simulate_recording
+from .acquisition import add_noise, rotating_angles, simulate_recording
 from .droplet_kinematics import DropletCollision, DropletState, droplet_state
 from .droplets import droplet_truth, simulate_droplets
 from .ellipsoid import RigidEllipsoid, rigid_ellipsoid_truth, simulate_rigid_ellipsoid
@@ -41,7 +42,7 @@ from .library import SCENES, Scene, get_scene, scene_names
 from .sampling import normalised_times
 
 __all__ = ["DropletCollision", "DropletState", "droplet_state", "droplet_truth",
-           "simulate_droplets", "simulate_recording", "add_noise", "normalised_times",
+           "simulate_droplets", "simulate_recording", "add_noise", "rotating_angles", "normalised_times",
            "RigidEllipsoid", "rigid_ellipsoid_truth", "simulate_rigid_ellipsoid",
            "simulate_droplets_intensity", "fresnel_unity_distance_m",
            "droplet_exit_waves", "SCENES", "Scene", "get_scene", "scene_names"]

@@ -26,7 +26,7 @@ from ..geometry import Geometry
 from ..projector import DENSE_OPERATOR_LIMIT_BYTES, Projector, slice_projection_matrix
 from .sampling import FineFrame, block_mean, central, coarse_index
 
-__all__ = ["add_noise", "angles_per_frame", "FineProjector", "BoxProjector", "VolumeProjector",
+__all__ = ["add_noise", "angles_per_frame", "rotating_angles", "FineProjector", "BoxProjector", "VolumeProjector",
            "acquire", "simulate_recording"]
 
 
@@ -57,6 +57,25 @@ def angles_per_frame(angles_deg: Sequence[float] | np.ndarray, frames: int) -> n
     if not np.all(np.isfinite(a)):
         raise ValueError("angles must be finite")
     return a
+
+
+def rotating_angles(rotations: float, step_deg: float, start_deg: float = 0.0) -> np.ndarray:
+    """The angles of a continuously rotating sample seen once per frame: (T, 1) degrees.
+
+    One projection every ``step_deg`` over ``rotations`` turns, ``T = round(rotations * 360
+    / step_deg)`` frames at ``start_deg + t * step_deg``, each frame its own projection
+    time (a scene evolves over the whole rotation sequence). ValueError (one line) for a
+    non-positive or non-finite rotation count or step, or fewer than one frame.
+    """
+    for name, val in (("rotations", rotations), ("step_deg", step_deg)):
+        if not (math.isfinite(val) and val > 0):
+            raise ValueError(f"{name} must be a finite number > 0, got {val}")
+    if not math.isfinite(start_deg):
+        raise ValueError(f"start_deg must be finite, got {start_deg}")
+    frames = int(round(rotations * 360.0 / step_deg))
+    if frames < 1:
+        raise ValueError(f"{rotations} rotations at {step_deg} deg per projection give no frame")
+    return (start_deg + step_deg * np.arange(frames, dtype=np.float64))[:, None]
 
 
 class FineProjector(Protocol):
