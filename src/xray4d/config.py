@@ -18,15 +18,7 @@ read), at most :data:`MAX_CONFIG_BYTES`, UTF-8, safe YAML with no aliases, at mo
 top, every key known and every value within its rule. Each fault is an
 :class:`~xray4d.errors.InputError` naming the file (exit status 2 on the command line).
 
-Why a rule table and not pydantic: pydantic (2.x, with its compiled pydantic-core)
-is not a dependency of xray4d, and it would not remove much code here. Its default
-(lax) mode converts ``"5"`` to 5 and ``1.0`` to 1 where this config must refuse
-them; its errors are several lines each and would be reformatted to one anyway; and
-the checks that matter most (sorted schedules, a device available here, a finite
-number in a half-open range, limits on the YAML itself) are custom validators in
-either case. The dataclasses stay plain, so ``to_dict``/``to_yaml``, the saved
-configs and the checkpoints are unchanged, and the table reads as a one-screen
-specification of every field.
+Why a rule table and not pydantic: see ``docs/design.md`` (Configuration).
 """
 from __future__ import annotations
 
@@ -40,10 +32,14 @@ from typing import Any
 import yaml
 
 from .config_adversarial import ADVERSARIAL_RULES, AdversarialConfig
+from .config_flow import FLOW_RULES, FlowConfig
 from .config_files import (MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH, MAX_CONFIG_NODES, parse_yaml,
                            read_config_bytes)
-from .config_rules import (Choice, ConfigError, Device, Flag, Integer, Name, Number, Rule,
-                           Schedule, fraction, positive, show)
+from .config_rules import (ITERATION_LIMIT, SECONDS_LIMIT, VALUE_LIMIT, WEIGHT_LIMIT, Choice,
+                           ConfigError, Device, Flag, Integer, Name,
+                           Number, Rule, Schedule, fraction, positive,
+                           show)
+from .config_validation import STOP_RULES, VALIDATION_RULES, ValidationConfig
 from .errors import InputError
 
 __all__ = ["FieldConfig", "TrainConfig", "RegularizerConfig", "ConventionalConfig",
@@ -235,71 +231,6 @@ class PhysicsConfig:
         _validate_section(self)
 
 
-#: how training ends (``validation.stop``)
-STOP_RULES = ("fixed", "auto")
-
-
-@dataclass
-class ValidationConfig:
-    """Held-out detector pixels: the automatic stop of training and ``xray4d validate``.
-
-    A share of each view's detector pixels, in square blocks (so that neighbouring pixels do
-    not leak what was held out), is kept out of the data term and predicted from the fit
-    (:mod:`xray4d.reconstruct.holdout`).
-    """
-
-    #: share of each view's detector pixels held out, in (0, 0.5]
-    holdout: float = 0.1
-    #: side of the held-out square blocks, detector pixels
-    block_px: int = 4
-    #: seed of the held-out blocks (the same blocks for every fit of a validation)
-    holdout_seed: int = 0
-    #: ``fixed``: train for the iterations or the time budget; ``auto``: stop when the error on
-    #: held-out pixels stops improving (the iterations or the time budget still cap the run)
-    stop: str = "fixed"
-    #: share of each view's detector pixels watched instead of fitted (``stop: auto``), in
-    #: (0, 0.5]: every watched pixel is data the fit loses (0.05 ended within 0.5 dB of the
-    #: best PSNR along the run on the simulated settings, 0.1 within 1.1 dB)
-    stop_holdout: float = 0.05
-    #: steps between two evaluations of the held-out error (``stop: auto``)
-    stop_every: int = 50
-    #: evaluations without an improvement, after the last coarse-to-fine refinement, before
-    #: the run stops (``stop: auto``)
-    stop_patience: int = 4
-    #: an improvement is a relative decrease of the held-out error by at least this
-    stop_min_improvement: float = 0.002
-
-    def validate(self) -> None:
-        """ConfigError (one line) for an option out of its rule (:data:`RULES`)."""
-        _validate_section(self)
-
-
-@dataclass
-class FlowConfig:
-    """The flow prior (:mod:`xray4d.reconstruct.flow`): a learned velocity field v(x, t) and
-    the residuals of mass transport, df/dt + div(f v) = 0, and incompressibility, div v = 0,
-    at random space-time points. Off while both weights are 0 (the default)."""
-
-    #: weight of the mean squared mass-transport residual (f over the field's bound)
-    transport_weight: float = 0.0
-    #: weight of the mean squared divergence of the velocity
-    divergence_weight: float = 0.0
-    #: both weights ramp linearly from 0 over this many iterations
-    warmup_iterations: int = 500
-    #: random collocation points per iteration
-    points: int = 1024
-    #: feature channels of the velocity field's planes
-    velocity_channels: int = 4
-    #: spatial nodes of the velocity field as a fraction of the voxel grid
-    velocity_space_scale: float = 0.25
-    #: learning rate of the velocity field
-    lr_velocity: float = 0.02
-
-    def validate(self) -> None:
-        """ConfigError (one line) for an option out of its rule (:data:`RULES`)."""
-        _validate_section(self)
-
-
 @dataclass
 class ReconstructionConfig:
     """Everything a reconstruction run needs besides the data."""
@@ -348,20 +279,6 @@ class ReconstructionConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
-#: upper bound of a field's value (``field.value_max``, ``conventional.value_max``): the
-#: reconstructed values are attenuation per voxel length (below ~10 even for dense metal
-#: at a coarse voxel), densities (below 23 g/cm^3) or refractive index decrements (below
-#: 1e-4); 1e6 is far above any of them and keeps squared projections of 1e3-voxel rays
-#: (1e18) within float32
-VALUE_LIMIT = 1e6
-#: upper bound of a regulariser weight: the data term is normalised to O(1) and the
-#: default weights are 1e-4 (3e-3 to 0.3 for intensities fitted through the propagation
-#: model); 1e9 is far above any useful weight
-WEIGHT_LIMIT = 1e9
-#: upper bound of iteration counts (``train.iterations``, ``conventional.iterations``)
-ITERATION_LIMIT = 10**9 - 1
-#: upper bound of wall-clock durations in seconds (about three years)
-SECONDS_LIMIT = 1e8
 
 #: the rule of every leaf field, by section (the key of ``ReconstructionConfig``; "" for
 #: its own leaves); a test checks that this table and the dataclasses name the same fields
@@ -427,25 +344,8 @@ RULES: dict[str, dict[str, Rule]] = {
         "beta_over_delta_max": positive(1e3, nullable=True),
         "value_from_material": Flag(),
     },
-    "validation": {
-        "holdout": Number(0.0, 0.5, low_open=True),
-        "block_px": Integer(1, 1024),
-        "holdout_seed": Integer(0, 2**63 - 1),
-        "stop": Choice(STOP_RULES),
-        "stop_holdout": Number(0.0, 0.5, low_open=True),
-        "stop_every": Integer(1, 10**6),
-        "stop_patience": Integer(1, 10**6),
-        "stop_min_improvement": fraction(),
-    },
-    "flow": {
-        "transport_weight": Number(0.0, WEIGHT_LIMIT),
-        "divergence_weight": Number(0.0, WEIGHT_LIMIT),
-        "warmup_iterations": Integer(0, ITERATION_LIMIT),
-        "points": Integer(1, 10**7),
-        "velocity_channels": Integer(1, 256),
-        "velocity_space_scale": positive(1.0),
-        "lr_velocity": positive(10.0),
-    },
+    "validation": VALIDATION_RULES,       # config_validation.py
+    "flow": FLOW_RULES,                   # config_flow.py
     "adversarial": ADVERSARIAL_RULES,     # config_adversarial.py
 }
 

@@ -200,3 +200,19 @@ def fraction() -> Number:
 def positive(high: float, high_open: bool = False, nullable: bool = False) -> Number:
     """A finite number in (0, high]."""
     return Number(0.0, high, low_open=True, high_open=high_open, nullable=nullable)
+
+
+#: upper bound of a field's value (``field.value_max``, ``conventional.value_max``): the
+#: reconstructed values are attenuation per voxel length (below ~10 even for dense metal
+#: at a coarse voxel), densities (below 23 g/cm^3) or refractive index decrements (below
+#: 1e-4); 1e6 is far above any of them and keeps squared projections of 1e3-voxel rays
+#: (1e18) within float32
+VALUE_LIMIT = 1e6
+#: upper bound of a regulariser weight: the data term is normalised to O(1) and the
+#: default weights are 1e-4 (3e-3 to 0.3 for intensities fitted through the propagation
+#: model); 1e9 is far above any useful weight
+WEIGHT_LIMIT = 1e9
+#: upper bound of iteration counts (``train.iterations``, ``conventional.iterations``)
+ITERATION_LIMIT = 10**9 - 1
+#: upper bound of wall-clock durations in seconds (about three years)
+SECONDS_LIMIT = 1e8
