@@ -43,7 +43,7 @@ from xray4d.evaluation.checks import quality_error
 from xray4d.evaluation.validation import run_validation
 from xray4d.reconstruct.hexplane import HexPlaneModel
 from xray4d.reconstruct.measurement import measured_data
-from xray4d.reconstruct.trainer import fit_field
+from xray4d.reconstruct.fit import fit_field
 
 #: name -> (case, views, noise, kind, overrides); kind "good" or "bad"
 SETTINGS: dict[str, tuple[str, int, float, str, dict[str, Any]]] = {

@@ -15,7 +15,7 @@ from xray4d.io import load_reconstruction, save_recording
 from xray4d.reconstruct.hexplane import HexPlaneModel
 from xray4d.reconstruct.holdout import block_halves, block_mask
 from xray4d.reconstruct.measurement import measured_data
-from xray4d.reconstruct.trainer import fit_field
+from xray4d.reconstruct.fit import fit_field
 from xray4d.simulate import simulate_droplets
 
 

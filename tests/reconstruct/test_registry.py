@@ -21,7 +21,8 @@ from xray4d.reconstruct import available_methods
 from xray4d.reconstruct.measurement import MeasuredData
 from xray4d.reconstruct.registry import Method, register_method
 from xray4d.reconstruct.schedule import normalised_times
-from xray4d.reconstruct.trainer import FieldModel, fit_field
+from xray4d.reconstruct.fit import fit_field
+from xray4d.reconstruct.trainer import FieldModel
 from xray4d.simulate import simulate_droplets, simulate_droplets_intensity
 
 

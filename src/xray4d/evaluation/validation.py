@@ -1,7 +1,7 @@
 """Trust without ground truth: how well a reconstruction is supported by its own data.
 
 :func:`run_validation` fits the recording several times with the configured method
-(one that trains a field, through :func:`~xray4d.reconstruct.trainer.fit_field`) and
+(one that trains a field, through :func:`~xray4d.reconstruct.fit.fit_field`) and
 measures, from the data alone:
 
 1. **Held-out pixels.** A share of each view's detector pixels, in square blocks, the

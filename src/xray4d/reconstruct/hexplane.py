@@ -22,7 +22,8 @@ from .measurement import MeasuredData, finish, measured_data
 from .flow import render_velocity
 from .registry import Method, register_method
 from .times import normalise_to, recorded_index
-from .trainer import FieldModel, fit_field
+from .fit import fit_field
+from .trainer import FieldModel
 from .value_bound import resolve_value_max
 
 __all__ = ["HexPlaneModel", "HexPlaneMethod", "HexPlaneReconstructor"]
@@ -165,7 +166,7 @@ class HexPlaneMethod(Method):
             checkpoint_path: str | os.PathLike | None = None, progress: bool = True,
             resume: bool = False, on_step: Callable[[int, float, float], None] | None = None
             ) -> FitResult:
-        """Fit with :func:`~xray4d.reconstruct.trainer.fit_field`; ``on_step`` is called with
+        """Fit with :func:`~xray4d.reconstruct.fit.fit_field`; ``on_step`` is called with
         (iteration, data loss, elapsed s) after each step."""
         return fit_field(self.model(data, config), data, config, method=self.name,
                          checkpoint_path=checkpoint_path, progress=progress, resume=resume,

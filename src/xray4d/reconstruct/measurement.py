@@ -63,7 +63,7 @@ class MeasuredData:
         preprocessing: how line integrals were retrieved from intensities, or None.
         fit_mask: (T, V, H, W) bool, the pixels of ``recording.projections`` the data term
             fits (None: all); the others are held out (:mod:`.holdout`). Honoured by the
-            methods that fit a field through :func:`~.trainer.fit_field`.
+            methods that fit a field through :func:`~.fit.fit_field`.
     """
 
     recording: Recording

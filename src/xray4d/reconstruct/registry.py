@@ -14,7 +14,7 @@ Built in: ``hexplane`` and its ablations ``static`` and ``perframe``
 ``cgls`` (:mod:`xray4d.reconstruct.conventional`); the ASTRA cross-checks ``astra-fbp``
 and ``astra-sirt`` (:mod:`xray4d.reconstruct.astra`, listed always, runnable with the
 ``astra`` extra). A new method is a subclass registered with :func:`register_method`;
-field methods reuse :func:`xray4d.reconstruct.trainer.fit_field`.
+field methods reuse :func:`xray4d.reconstruct.fit.fit_field`.
 """
 from __future__ import annotations
 
