@@ -27,7 +27,7 @@ import numpy as np
 from ..data import Reconstruction
 from ..errors import InputError
 from .files import atomic_path
-from .hdf5 import _is_reconstruction_file
+from .peek import is_reconstruction_file
 
 __all__ = ["EXPORT_SUFFIXES", "export_kind", "export_movie", "export_ome_tiff",
            "export_tiff_stack", "is_reconstruction_file", "tiff_stack_paths"]
@@ -44,12 +44,6 @@ def export_kind(out: str | os.PathLike) -> str | None:
         if name.endswith(suffix) and len(name) > len(suffix):
             return kind
     return None
-
-
-def is_reconstruction_file(path: str | os.PathLike) -> bool:
-    """True when ``path`` is an HDF5 file holding ``/reconstruction`` and no ``/exchange``
-    (what the exporters read); False for anything else, readable or not."""
-    return _is_reconstruction_file(path)
 
 
 def _channels(rec: Reconstruction) -> list[tuple[str, np.ndarray]]:

@@ -19,7 +19,8 @@ import h5py
 
 from ...data import Recording
 from ...errors import InputError
-from ..hdf5 import load_recording, peek_recording
+from ..hdf5 import load_recording
+from ..peek import peek_recording
 from .common import OPTION_FLAGS
 from .dxchange import load_dxchange, quantity_dxchange
 from .nexus import load_nxtomo, nxtomo_entries, quantity_nxtomo
