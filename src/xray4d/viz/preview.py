@@ -245,6 +245,66 @@ def velocity_figure(path: Path, volume: np.ndarray, velocity: np.ndarray,
     return path
 
 
+def _slices_figure(path: Path, volume: np.ndarray, truth: np.ndarray | None,
+                   times: np.ndarray | None, title: str) -> Path:
+    """Central slices and MIPs of selected frames, the truth beside the reconstruction."""
+    plt = _matplotlib()
+    frames = pick_frames(volume.shape[0])
+    vmin, vmax = display_range(volume, truth)
+    rows = [("reconstruction", volume)] + ([("truth", truth)] if truth is not None else [])
+    fig, axes = plt.subplots(len(frames), 2 * len(rows), figsize=(4.2 * len(rows), 1.15 * len(frames) + 0.4),
+                             squeeze=False)
+    for i, t in enumerate(frames):
+        for r, (name, vol) in enumerate(rows):
+            z, y, x = vol[t].shape
+            # z // 2 is (Y, X), the y // 2 slice (Z, X): heights differ when Z != Y
+            axes[i, 2 * r].imshow(_side_by_side([vol[t][z // 2], vol[t][::-1, y // 2, :]]),
+                                  cmap="magma", vmin=vmin, vmax=vmax)
+            axes[i, 2 * r + 1].imshow(_side_by_side([signed_mip(vol[t], 0),
+                                                     signed_mip(vol[t][::-1], 1)]),
+                                      cmap="magma", vmin=vmin, vmax=vmax)
+            if i == 0:
+                axes[i, 2 * r].set_title(f"{name}: slices z | y", fontsize=8)
+                axes[i, 2 * r + 1].set_title(f"{name}: MIP along z | y", fontsize=8)
+        axes[i, 0].set_ylabel(_frame_label(t, times), fontsize=8)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title or "central slices and maximum-intensity projections", fontsize=9)
+    _save_png(fig, path)
+    return path
+
+
+def _projections_figure(path: Path, projections: np.ndarray, predicted: np.ndarray,
+                        angles_deg: np.ndarray | None) -> Path:
+    """Measured, predicted and their difference for up to three recorded frames."""
+    plt = _matplotlib()
+    n_views = projections.shape[1]
+    recorded = pick_frames(projections.shape[0])   # the recorded frames, whatever T'
+    sel = recorded[:: max(1, len(recorded) // 3)][:3]
+    fig, axes = plt.subplots(len(sel) * n_views, 3, figsize=(7.5, 2.0 * len(sel) * n_views),
+                             squeeze=False)
+    pmin, pmax = display_range(projections, predicted)
+    for i, t in enumerate(sel):
+        for v in range(n_views):
+            row = i * n_views + v
+            res = projections[t, v] - predicted[t, v]
+            rmax = display_range(np.abs(res))[1]
+            axes[row, 0].imshow(projections[t, v], cmap="gray", vmin=pmin, vmax=pmax)
+            axes[row, 1].imshow(predicted[t, v], cmap="gray", vmin=pmin, vmax=pmax)
+            im = axes[row, 2].imshow(res, cmap="RdBu_r", vmin=-rmax, vmax=rmax)
+            fig.colorbar(im, ax=axes[row, 2], fraction=0.046)
+            ang = f", {angles_deg[t, v]:g} deg" if angles_deg is not None else ""
+            axes[row, 0].set_ylabel(f"frame {t}\nview {v}{ang}", fontsize=7)
+    for j, name in enumerate(("measured", "predicted", "measured - predicted")):
+        axes[0, j].set_title(name, fontsize=8)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    _save_png(fig, path)
+    return path
+
+
 def write_previews(out_dir: str | os.PathLike, volume: np.ndarray, projections: np.ndarray,
                    predicted: np.ndarray | None = None, losses: Sequence[float] = (),
                    loss_times: Sequence[float] = (), truth: np.ndarray | None = None,
@@ -273,64 +333,14 @@ def write_previews(out_dir: str | os.PathLike, volume: np.ndarray, projections: 
         velocity: (T', 3, Z, Y, X) velocity of the flow prior, voxels per second: drawn as
             arrows in velocity.png (:func:`velocity_figure`).
     """
-    plt = _matplotlib()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     truth = truth_at(truth, times, recorded_times)
-    frames = pick_frames(volume.shape[0])
-    vmin, vmax = display_range(volume, truth)
-
-    # slices and MIPs of selected frames (truth above reconstruction where known)
-    rows = [("reconstruction", volume)] + ([("truth", truth)] if truth is not None else [])
-    fig, axes = plt.subplots(len(frames), 2 * len(rows), figsize=(4.2 * len(rows), 1.15 * len(frames) + 0.4),
-                             squeeze=False)
-    for i, t in enumerate(frames):
-        for r, (name, vol) in enumerate(rows):
-            z, y, x = vol[t].shape
-            # z // 2 is (Y, X), the y // 2 slice (Z, X): heights differ when Z != Y
-            axes[i, 2 * r].imshow(_side_by_side([vol[t][z // 2], vol[t][::-1, y // 2, :]]),
-                                  cmap="magma", vmin=vmin, vmax=vmax)
-            axes[i, 2 * r + 1].imshow(_side_by_side([signed_mip(vol[t], 0),
-                                                     signed_mip(vol[t][::-1], 1)]),
-                                      cmap="magma", vmin=vmin, vmax=vmax)
-            if i == 0:
-                axes[i, 2 * r].set_title(f"{name}: slices z | y", fontsize=8)
-                axes[i, 2 * r + 1].set_title(f"{name}: MIP along z | y", fontsize=8)
-        axes[i, 0].set_ylabel(_frame_label(t, times), fontsize=8)
-    for ax in axes.ravel():
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.suptitle(title or "central slices and maximum-intensity projections", fontsize=9)
-    _save_png(fig, out / "slices.png")
-    written.append(out / "slices.png")
-
-    # measured vs predicted projections
+    written.append(_slices_figure(out / "slices.png", volume, truth, times, title))
     if predicted is not None:
-        n_views = projections.shape[1]
-        recorded = pick_frames(projections.shape[0])   # the recorded frames, whatever T'
-        sel = recorded[:: max(1, len(recorded) // 3)][:3]
-        fig, axes = plt.subplots(len(sel) * n_views, 3, figsize=(7.5, 2.0 * len(sel) * n_views),
-                                 squeeze=False)
-        pmin, pmax = display_range(projections, predicted)
-        for i, t in enumerate(sel):
-            for v in range(n_views):
-                row = i * n_views + v
-                res = projections[t, v] - predicted[t, v]
-                rmax = display_range(np.abs(res))[1]
-                axes[row, 0].imshow(projections[t, v], cmap="gray", vmin=pmin, vmax=pmax)
-                axes[row, 1].imshow(predicted[t, v], cmap="gray", vmin=pmin, vmax=pmax)
-                im = axes[row, 2].imshow(res, cmap="RdBu_r", vmin=-rmax, vmax=rmax)
-                fig.colorbar(im, ax=axes[row, 2], fraction=0.046)
-                ang = f", {angles_deg[t, v]:g} deg" if angles_deg is not None else ""
-                axes[row, 0].set_ylabel(f"frame {t}\nview {v}{ang}", fontsize=7)
-        for j, name in enumerate(("measured", "predicted", "measured - predicted")):
-            axes[0, j].set_title(name, fontsize=8)
-        for ax in axes.ravel():
-            ax.set_xticks([])
-            ax.set_yticks([])
-        _save_png(fig, out / "projections.png")
-        written.append(out / "projections.png")
+        written.append(_projections_figure(out / "projections.png", projections, predicted,
+                                           angles_deg))
 
     if len(losses):
         written.append(_loss_figure(out / "loss.png", losses, loss_times, loss_terms))
