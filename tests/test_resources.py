@@ -160,6 +160,27 @@ def test_operator_part_matches_the_real_projector() -> None:
     assert real <= part <= 4 * real
 
 
+def test_adversarial_novel_views_are_counted_as_the_real_term_builds_them() -> None:
+    """The adversarial term's projector of novel angles, against the tensors it makes."""
+    import torch
+
+    from xray4d.geometry import Geometry
+    from xray4d.projector import Projector
+    from xray4d.reconstruct.adversarial import AdversarialTerm
+    from xray4d.reconstruct.losses import ProjectionDataTerm
+
+    cfg = resolve_config("default", {"adversarial": {"enabled": True, "novel_angles": 24}})
+    geometry = Geometry.from_angles([0.0, 23.8], 2, 16, 48)
+    data_term = ProjectionDataTerm(Projector(geometry), torch.rand(2, 2, 16, 48), None)
+    term = AdversarialTerm(data_term, cfg.adversarial, 0)
+    real = sum(op.element_size() * op.nelement() for op in term.projector._ops)
+    plain = estimate_reconstruction(2, 2, 16, 48, resolve_config("default"))
+    with_term = estimate_reconstruction(2, 2, 16, 48, cfg)
+    extra = with_term.parts["operator"] - plain.parts["operator"]
+    assert real <= extra <= 2 * real
+    assert with_term.parts["batch"] > plain.parts["batch"]
+
+
 def test_field_part_counts_the_real_parameters() -> None:
     from xray4d.geometry import Geometry
     from xray4d.data import Recording

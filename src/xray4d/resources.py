@@ -278,6 +278,13 @@ def estimate_reconstruction(frames: int, views: int, height: int, width: int,
     if output_frames is not None and output_frames > t:
         # the movie at the times asked for, beside the recorded frames' (and their copy)
         parts["volumes"] += channels * OUTPUT_VOLUME_COPIES * output_frames * vox * F32
+    adversarial = config.adversarial
+    if field_method and adversarial.enabled:
+        # the projector of the candidate novel angles, one view each (built once), and the
+        # novel views rendered for a batch
+        parts["operator"] += _operator_bytes(1, w, adversarial.novel_angles)
+        parts["batch"] += channels * max(1, min(int(config.train.frames_per_batch), t)) \
+            * h * w * F32 * 2
     flow = config.flow
     if field_method and (flow.transport_weight or flow.divergence_weight):
         # the flow prior's velocity (3 components) at every output frame, and its copy
