@@ -41,3 +41,9 @@ class ResourceError(MemoryError):
 class ValueBoundWarning(UserWarning):
     """The value bound may cap the reconstruction (much of the object sits at it) or rests on
     a shape guess; the command line prints it as one line."""
+
+
+class NegativeDataWarning(UserWarning):
+    """The projections hold a large negative signal that a non-negative reconstruction
+    cannot explain (an object of negative sign, or a wrong flat or reference); the command
+    line prints it as one line."""

@@ -19,18 +19,22 @@ regulariser weights, weight average and warm-up) are the ``intensity-model`` pre
 """
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
+from scipy.ndimage import uniform_filter
 
 from .. import physics
 from ..config import ReconstructionConfig
 from ..data import FitResult, Recording
-from ..errors import InputError
+from ..errors import InputError, NegativeDataWarning
 from ..geometry import Geometry
 from ..physics.measurement import IntensityModel
 from ..preprocess import intensity_line_integrals, optics_of, transmission
+from .distributed import is_writer
 from .regularizers import VALUE_MARGIN
 
 if TYPE_CHECKING:
@@ -160,6 +164,7 @@ def measured_data(recording: Recording, config: ReconstructionConfig) -> Measure
     Call after :func:`check_intensity_setup` (``Method.check`` does) for intensity data.
     """
     if recording.quantity != "intensity":
+        warn_about_negative_signal(recording.projections)
         return MeasuredData(recording)
     phys = config.physics
     index = physics.refractive_index(phys.material, phys.density_g_cm3,
@@ -167,7 +172,38 @@ def measured_data(recording: Recording, config: ReconstructionConfig) -> Measure
     if phys.intensity == "model":
         return _model_data(recording, config, index)
     li = intensity_line_integrals(recording, phys.intensity, phys.material, phys.density_g_cm3)
+    warn_about_negative_signal(li.projections)
     return MeasuredData(li, index=index, preprocessing=li.attrs["preprocessing"])
+
+
+#: the smoothed projections' most negative value, as a share of their largest, above which
+#: the data hold an object of negative sign: noise alone stays far below (on a 32^3 x 10
+#: droplet recording, Gaussian noise of 1, 5 and 10 % of the largest line integral reaches
+#: -0.014, -0.07 and -0.14 once smoothed over 5 x 5 pixels)
+NEGATIVE_SIGNAL_SHARE = 0.5
+
+
+def negative_signal_share(projections: np.ndarray) -> float:
+    """How negative the projections (T, V, H, W) are: minus the smallest value of the
+    projections smoothed over 5 x 5 detector pixels, over the largest (0 when nothing is
+    negative; inf when nothing is positive)."""
+    smooth = uniform_filter(np.asarray(projections, np.float64), size=(1, 1, 5, 5),
+                            mode="nearest")
+    low, high = float(smooth.min()), float(smooth.max())
+    if low >= 0:
+        return 0.0
+    return -low / high if high > 0 else math.inf
+
+
+def warn_about_negative_signal(projections: np.ndarray) -> None:
+    """Warn in one line (:class:`~xray4d.errors.NegativeDataWarning`) when the projections
+    hold a negative object: the reconstructions are non-negative and would show it as 0."""
+    share = negative_signal_share(projections)
+    if share > NEGATIVE_SIGNAL_SHARE and is_writer():
+        warnings.warn(NegativeDataWarning(
+            f"the projections are strongly negative (smoothed minimum {share:.2g} x their "
+            "maximum): the reconstruction is non-negative and shows a negative object as 0; "
+            "check the sign, the flat field or the reference image"), stacklevel=2)
 
 
 def _voxel_mean(volume: np.ndarray, m: int) -> np.ndarray:
