@@ -273,3 +273,24 @@ def test_torch_is_not_needed_to_import_the_estimate() -> None:
                        timeout=60, env=ENV)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False"
+
+
+def test_cuda_runs_are_checked_against_the_gpus_free_memory(monkeypatch) -> None:
+    """With train.device cuda the parts on the GPU are compared with its free memory (the
+    GPU is stood in for: CI has none)."""
+    import xray4d.resources as res
+
+    cfg = resolve_config("default")
+    cfg.train.device = "cuda"          # set past the config's rule, which needs a GPU here
+    est = estimate_reconstruction(40, 2, 64, 64, cfg)
+    on_gpu = sum(est.parts[name] for name in res.GPU_PARTS)
+    monkeypatch.setattr(res, "available_memory", lambda: 10**15)
+    monkeypatch.setattr(res, "gpu_memory_available", lambda device="cuda": on_gpu - 1)
+    with pytest.raises(ResourceError, match="GPU memory on cuda") as err:
+        res.check_reconstruction(40, 2, 64, 64, cfg, source="rec.h5")
+    assert str(err.value).startswith("rec.h5: ") and "\n" not in str(err.value)
+    monkeypatch.setattr(res, "gpu_memory_available", lambda device="cuda": on_gpu)
+    res.check_reconstruction(40, 2, 64, 64, cfg)
+    cfg.train.device = "cpu"           # a CPU run never asks the GPU
+    monkeypatch.setattr(res, "gpu_memory_available", lambda device="cuda": 0)
+    res.check_reconstruction(40, 2, 64, 64, cfg)

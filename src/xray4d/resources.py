@@ -18,10 +18,10 @@ rise for hexplane, static and perframe, 1.1x for SIRT, 1.7x for CGLS. That is
 enough to refuse a request hundreds of times too large before it starts, and
 to let through what fits with room to spare.
 
-Limits: host memory only. With ``train.device: cuda`` the field and the
-batch live on the GPU, whose memory is not checked here (the host estimate
-then errs high); the memory that other processes take after the check is not
-foreseen either.
+With ``train.device: cuda`` the recording, the operator, the field and the batch
+live on the GPU: :func:`check_reconstruction` also compares them with the GPU's free
+memory (:func:`gpu_memory_available`). The host check then errs high. The memory
+that other processes take after the check is not foreseen.
 """
 from __future__ import annotations
 
@@ -37,7 +37,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["MemoryEstimate", "ResourceError", "available_memory", "estimate_reconstruction",
            "estimate_simulation", "estimate_projection", "estimate_evaluation", "check_fits",
-           "check_reconstruction", "GB"]
+           "check_reconstruction", "gpu_memory_available", "GPU_PARTS", "GB"]
+
+#: the parts of :func:`estimate_reconstruction` that sit on the training device
+GPU_PARTS = ("recording", "operator", "field", "batch")
 
 GB = 1e9
 F32 = 4
@@ -407,6 +410,32 @@ def check_reconstruction(frames: int, views: int, height: int, width: int,
                                   field_method=field_method, output_frames=output_frames)
     try:
         check_fits(est)
+        device = str(config.train.device)
+        if device.startswith("cuda") and est.parts.get("field"):
+            _check_gpu(est, device)
     except ResourceError as exc:
         raise ResourceError(f"{source}: {exc}" if source else str(exc)) from None
     return est
+
+
+def gpu_memory_available(device: str = "cuda") -> int | None:
+    """Bytes free on a CUDA device now (``torch.cuda.mem_get_info``), or None without one."""
+    try:
+        import torch    # lazily: the estimates are used where torch is not imported yet
+        if not torch.cuda.is_available():
+            return None
+        return int(torch.cuda.mem_get_info(torch.device(device))[0])
+    except (ImportError, RuntimeError, ValueError):
+        return None
+
+
+def _check_gpu(est: MemoryEstimate, device: str) -> None:
+    """ResourceError when the parts a field method keeps on the GPU exceed its free memory."""
+    free = gpu_memory_available(device)
+    needed = sum(est.parts.get(name, 0) for name in GPU_PARTS)
+    if free is None or needed <= free:
+        return
+    raise ResourceError(f"{est.what} needs about {needed / GB:.3g} GB of GPU memory on "
+                        f"{device} (recording, operator, field, batch), but only "
+                        f"{free / GB:.3g} GB is free there"
+                        + (f"; {est.hint}" if est.hint else ""))
