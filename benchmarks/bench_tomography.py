@@ -9,8 +9,8 @@ claims; each record carries the iterations run):
   iteration count; PSNR against the truth.
 * ``rotating``: an evolving library scene recorded by a rotating sample, one projection
   every ``--step`` degrees over ``--rotations`` turns (``xray4d simulate --rotating``),
-  truth at every projection time. X-Hexplane (the default preset, which ``auto`` picks for
-  one view per frame) against FBP per half rotation (sliding window,
+  truth at every projection time. X-Hexplane (``auto``: the default preset, two frames per
+  time node for one view per frame) against FBP per half rotation (sliding window,
   :func:`xray4d.reconstruct.sliding.sliding_window_fbp`); PSNR per time step, with the
   scene's motion within each frame's half-rotation window, and a figure of both over time.
 
@@ -50,10 +50,13 @@ def _fixed(iterations: int) -> dict[str, Any]:
 
 
 def _fit(rec: Recording, preset: str, method: str, iterations: int) -> tuple[np.ndarray, int]:
-    """The volume (T, Z, Y, X) and the iterations run."""
+    """The volume (T, Z, Y, X) and the iterations run (``auto``: as the command line
+    resolves it from the recording's view directions per frame)."""
+    cfg = resolve_config(preset, _fixed(iterations), method,
+                         views=rec.geometry.directions_per_frame)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = reconstruct(rec, resolve_config(preset, _fixed(iterations), method), progress=False)
+        res = reconstruct(rec, cfg, progress=False)
     return res.reconstruction.volume, int(res.iterations)
 
 
@@ -96,7 +99,7 @@ def run_rotating(args: argparse.Namespace) -> dict[str, Any]:
                                           angles_deg=angles, noise=args.noise, seed=args.seed)
     truth = rec.truth
     rng = float(truth.max() - truth.min())
-    hexvol, its = _fit(rec, "default", "hexplane", args.iterations)
+    hexvol, its = _fit(rec, "auto", "hexplane", args.iterations)
     window = sliding_window_fbp(rec)
     windows = half_rotation_windows(rec.geometry.angles_deg)
     motion = window_motion(truth, windows)

@@ -48,7 +48,7 @@ __all__ = ["FieldConfig", "TrainConfig", "RegularizerConfig", "ConventionalConfi
            "FBP_FILTERS", "INTENSITY_PATHS", "BETA_SOURCES", "ConfigError", "RULES",
            "check_overrides", "load_config_file", "MAX_CONFIG_BYTES", "MAX_CONFIG_DEPTH",
            "MAX_CONFIG_NODES", "resolve_config", "measurement_preset", "MEASUREMENT_PRESETS",
-           "STOP_RULES", "MANY_VIEWS", "preset_for_views"]
+           "STOP_RULES", "MANY_VIEWS", "ONE_VIEW_TIME_SCALE", "preset_for_views"]
 
 #: the presets by name: ``fast``, ``default`` and ``quality`` are made for a few views per
 #: frame (XMPI, 2-4 views); ``ct`` for many angles per frame (static CT as T = 1 with
@@ -58,6 +58,11 @@ PRESETS = ("fast", "default", "quality", "ct")
 #: ``auto`` picks the ``ct`` preset from this many distinct view directions per frame on
 #: (angles modulo 180 degrees; :meth:`xray4d.geometry.Geometry.directions_per_frame`)
 MANY_VIEWS = 32
+#: ``auto``'s ``field.time_scale`` for one view direction per frame (a rotating sample seen
+#: once per projection time): 0.5 gives each time node two projections. Rotating droplets
+#: and jet, 32^3, 120 projections 6 deg apart, 2000 iterations: 38.7 -> 40.9 and 34.7 ->
+#: 41.8 dB against 1.0 (docs/results/tomography.md)
+ONE_VIEW_TIME_SCALE = 0.5
 #: measurement presets: the defaults that differ when intensities are fitted through the
 #: propagation model (the data term's noise floor is ~100x that of line integrals with 1 %
 #: noise, so every regulariser is 30x stronger; the one-material prior and volume
@@ -473,11 +478,14 @@ def resolve_config(preset: str = "default", overrides: dict[str, Any] | None = N
     method if given. Values set in ``overrides`` always win.
 
     ``preset="auto"`` is ``ct`` or ``default`` by ``views``, the recording's distinct view
-    directions per frame (:func:`preset_for_views`)."""
+    directions per frame (:func:`preset_for_views`); with one view per frame its
+    ``field.time_scale`` is :data:`ONE_VIEW_TIME_SCALE` unless ``overrides`` set it."""
     overrides = overrides or {}
-    if preset == "auto":
-        preset = preset_for_views(views)
-    cfg = load_preset(preset)
+    cfg = load_preset(preset_for_views(views) if preset == "auto" else preset)
+    if preset == "auto" and views == 1:
+        # one view per frame (a rotating sample): two frames per time node, so that each node
+        # is seen from two directions, as two views per frame are in the default
+        cfg = cfg.updated({"field": {"time_scale": ONE_VIEW_TIME_SCALE}})
     chosen = cfg.updated(overrides)
     if method:
         chosen.method = method

@@ -158,3 +158,16 @@ def test_static_ct_file_through_the_cli(tmp_path: Path, capsys) -> None:
     with h5py.File(tmp_path / "rec.h5") as f:
         assert f["/reconstruction/volume"].shape == (1, CT_H, CT_W, CT_W)
         assert '"preset": "ct"' in f["/reconstruction"].attrs["config"]
+
+
+def test_auto_gives_one_view_per_frame_two_frames_per_time_node() -> None:
+    """A rotating sample seen once per frame: ``auto`` halves the time nodes (each node seen
+    from two directions); two or more views per frame keep the preset's; the user's wins."""
+    from xray4d.config import ONE_VIEW_TIME_SCALE
+
+    default = load_preset("default").field.time_scale
+    assert resolve_config("auto", views=1).field.time_scale == ONE_VIEW_TIME_SCALE == 0.5
+    assert resolve_config("auto", views=2).field.time_scale == default
+    assert resolve_config("auto", views=None).field.time_scale == default
+    assert resolve_config("default", views=1).field.time_scale == default
+    assert resolve_config("auto", {"field": {"time_scale": 0.8}}, views=1).field.time_scale == 0.8
