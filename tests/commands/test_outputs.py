@@ -9,9 +9,9 @@ import os
 from pathlib import Path
 
 import h5py
-import numpy as np
 import pytest
 
+from small_files import write_recon, write_recording
 from xray4d import cli
 
 T, V, H, W = 2, 2, 8, 8
@@ -23,23 +23,6 @@ def run(argv: list[str]) -> tuple[int, str]:
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(_stdio.StringIO()):
         rc = cli.main(argv)
     return rc, err.getvalue()
-
-
-def write_recording(path: Path) -> Path:
-    """A small valid recording with truth, written with h5py directly."""
-    truth = np.zeros((T, H, W, W), np.float32)
-    truth[:, 2:6, 2:6, 2:6] = 1.0
-    with h5py.File(path, "w") as f:
-        f["/exchange/data"] = np.stack([truth.sum(axis=2), truth.sum(axis=3)], axis=1)
-        f["/exchange/theta"] = np.array([0.0, 90.0])
-        f["/ground_truth/volume"] = truth
-    return path
-
-
-def write_recon(path: Path) -> Path:
-    with h5py.File(path, "w") as f:
-        f["/reconstruction/volume"] = np.full((T, H, W, W), 0.5, np.float32)
-    return path
 
 
 def listing(d: Path) -> list[str]:

@@ -30,7 +30,6 @@ import textwrap
 from pathlib import Path
 
 import h5py
-import numpy as np
 import pytest
 
 from xray4d import cli
@@ -38,6 +37,7 @@ from xray4d.errors import OutputError
 from xray4d.io import checks as xchecks
 from xray4d.io import files as xfiles
 from xray4d.io.files import OutputLock, lock_path, remove_own_stale_temps
+from small_files import write_recon, write_recording
 
 T, H, W = 2, 8, 8
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -87,23 +87,6 @@ def snapshot(*dirs: Path) -> dict[str, bytes | str]:
             else:
                 out[str(p)] = "folder" if p.is_dir() else "special"
     return out
-
-
-def write_recording(path: Path) -> Path:
-    """A small valid recording with truth, written with h5py directly."""
-    truth = np.zeros((T, H, W, W), np.float32)
-    truth[:, 2:6, 2:6, 2:6] = 1.0
-    with h5py.File(path, "w") as f:
-        f["/exchange/data"] = np.stack([truth.sum(axis=2), truth.sum(axis=3)], axis=1)
-        f["/exchange/theta"] = np.array([0.0, 90.0])
-        f["/ground_truth/volume"] = truth
-    return path
-
-
-def write_recon(path: Path, size: int = W) -> Path:
-    with h5py.File(path, "w") as f:
-        f["/reconstruction/volume"] = np.full((T, size, size, size), 0.5, np.float32)
-    return path
 
 
 @pytest.fixture
