@@ -37,8 +37,8 @@ from .config_files import (MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH, MAX_CONFIG_NODES,
                            read_config_bytes)
 from .config_rules import (ITERATION_LIMIT, SECONDS_LIMIT, VALUE_LIMIT, WEIGHT_LIMIT, Choice,
                            ConfigError, Device, Flag, Integer, Name,
-                           Number, Rule, Schedule, fraction, positive,
-                           show)
+                           Number, Rule, Schedule, check_fields,
+                           fraction, positive, section_path, show)
 from .config_validation import STOP_RULES, VALIDATION_RULES, ValidationConfig
 from .errors import InputError
 
@@ -364,17 +364,10 @@ _SECTION_OF: dict[type, str] = {cls: name for name, cls in SECTIONS.items()}
 _SECTION_OF[ReconstructionConfig] = ""
 
 
-def _where(section: str) -> str:
-    return f"config.{section}" if section else "config"
-
-
 def _validate_section(obj: Any) -> None:
     """Check every leaf of one section (or the top level) against its rule."""
     section = _SECTION_OF[type(obj)]
-    rules = RULES[section]
-    for f in dataclasses.fields(obj):
-        if f.name in rules:
-            rules[f.name].check(f"{_where(section)}.{f.name}", getattr(obj, f.name))
+    check_fields(obj, RULES[section], section)
 
 
 def check_overrides(data: Any, section: str = "") -> None:
@@ -385,7 +378,7 @@ def check_overrides(data: Any, section: str = "") -> None:
     join several fields (``TrainConfig.validate``) need the resolved config and are not
     checked here.
     """
-    where = _where(section)
+    where = section_path(section)
     if not isinstance(data, dict):
         raise ConfigError(where, f"expected a mapping, got {show(data)}")
     rules = RULES[section]

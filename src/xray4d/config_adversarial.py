@@ -9,10 +9,9 @@ here, beside the dataclass, and join :data:`xray4d.config.RULES` under ``adversa
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
-from .config_rules import Choice, Flag, Integer, Number, Rule, fraction, positive
+from .config_rules import Choice, Flag, Integer, Number, Rule, check_fields, fraction, positive
 
 __all__ = ["AdversarialConfig", "ADVERSARIAL_RULES", "GAN_LOSSES"]
 
@@ -58,8 +57,7 @@ class AdversarialConfig:
 
     def validate(self) -> None:
         """ConfigError (one line) for an option out of its rule (:data:`ADVERSARIAL_RULES`)."""
-        for f in dataclasses.fields(self):
-            ADVERSARIAL_RULES[f.name].check(f"config.adversarial.{f.name}", getattr(self, f.name))
+        check_fields(self, ADVERSARIAL_RULES, "adversarial")
 
 
 #: the rule of every field of :class:`AdversarialConfig`

@@ -4,10 +4,10 @@ here, beside the dataclass, and join :data:`xray4d.config.RULES` under ``flow``.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
-from .config_rules import ITERATION_LIMIT, WEIGHT_LIMIT, Integer, Number, Rule, positive
+from .config_rules import (ITERATION_LIMIT, WEIGHT_LIMIT, Integer, Number, Rule, check_fields,
+                           positive)
 
 __all__ = ["FlowConfig", "FLOW_RULES"]
 
@@ -34,8 +34,7 @@ class FlowConfig:
 
     def validate(self) -> None:
         """ConfigError (one line) for an option out of its rule (:data:`FLOW_RULES`)."""
-        for f in dataclasses.fields(self):
-            FLOW_RULES[f.name].check(f"config.flow.{f.name}", getattr(self, f.name))
+        check_fields(self, FLOW_RULES, "flow")
 
 
 #: the rule of every field of :class:`FlowConfig`

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -200,6 +201,20 @@ def fraction() -> Number:
 def positive(high: float, high_open: bool = False, nullable: bool = False) -> Number:
     """A finite number in (0, high]."""
     return Number(0.0, high, low_open=True, high_open=high_open, nullable=nullable)
+
+
+def section_path(section: str) -> str:
+    """How messages name a config section: ``config.train`` (``config`` for the top level)."""
+    return f"config.{section}" if section else "config"
+
+
+def check_fields(obj: Any, rules: dict[str, Rule], section: str) -> None:
+    """Check every field of the dataclass ``obj`` (the config section ``section``) that has a
+    rule in ``rules``; the first fault is a :class:`ConfigError` naming the field's path."""
+    where = section_path(section)
+    for f in dataclasses.fields(obj):
+        if f.name in rules:
+            rules[f.name].check(f"{where}.{f.name}", getattr(obj, f.name))
 
 
 #: upper bound of a field's value (``field.value_max``, ``conventional.value_max``): the

@@ -4,10 +4,9 @@ dataclass, and join :data:`xray4d.config.RULES` under ``validation``.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
-from .config_rules import Choice, Integer, Number, Rule, fraction
+from .config_rules import Choice, Integer, Number, Rule, check_fields, fraction
 
 __all__ = ["ValidationConfig", "VALIDATION_RULES", "STOP_RULES"]
 
@@ -47,8 +46,7 @@ class ValidationConfig:
 
     def validate(self) -> None:
         """ConfigError (one line) for an option out of its rule (:data:`VALIDATION_RULES`)."""
-        for f in dataclasses.fields(self):
-            VALIDATION_RULES[f.name].check(f"config.validation.{f.name}", getattr(self, f.name))
+        check_fields(self, VALIDATION_RULES, "validation")
 
 
 #: the rule of every field of :class:`ValidationConfig`
