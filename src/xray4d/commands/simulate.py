@@ -97,23 +97,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "times are fractions of the movie (first frame 0, last frame 1).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     d.add_argument("--out", required=True, metavar="FILE", help="recording file to write (HDF5)")
-    oversample = int_range(1, 8)
-    frame_interval = float_range(0.0, 1e6, lo_open=True)
     pixel = float_range(0.0, 1.0, lo_open=True)
-    d.add_argument("--size", type=SIZE, default=64,
-                   help=with_range("detector width and height, voxels per axis", SIZE))
-    _add_view_arguments(d)
     d.add_argument("--noise", type=NOISE, default=None,
                    help=with_range("line integrals: Gaussian noise sigma as a fraction of the "
                                    "largest line integral (default 0.01); intensity data count "
                                    "photons (--fluence) instead", NOISE))
-    d.add_argument("--seed", type=SEED, default=0, help=with_range("seed of the noise", SEED))
-    d.add_argument("--oversample", type=oversample, default=2,
-                   help=with_range("finer sampling per axis of the rendered object and of the "
-                                   "detector", oversample))
-    d.add_argument("--frame-interval", type=frame_interval, default=1.0, metavar="SECONDS",
-                   help=with_range("time between frames written to /exchange/time",
-                                   frame_interval))
+    _add_sampling_arguments(d)
     d.add_argument("--pixel-size", type=pixel, default=None, metavar="METRES",
                    help=with_range("pixel size recorded in the file (optional)", pixel))
     d.add_argument("--force", action="store_true", help="overwrite an existing output file")
@@ -203,6 +192,22 @@ def _describe_angles(angles: list[float] | np.ndarray) -> str:
     return f"rotating, {a[0]:g} to {a[-1]:g} deg in steps of {step:g} deg"
 
 
+def _add_sampling_arguments(p: argparse.ArgumentParser) -> None:
+    """What every simulated scene shares: detector size, views, noise seed, oversampling and
+    the frame interval."""
+    oversample, frame_interval = int_range(1, 8), float_range(0.0, 1e6, lo_open=True)
+    p.add_argument("--size", type=SIZE, default=64,
+                   help=with_range("detector width and height, voxels per axis", SIZE))
+    _add_view_arguments(p)
+    p.add_argument("--seed", type=SEED, default=0, help=with_range("seed of the noise", SEED))
+    p.add_argument("--oversample", type=oversample, default=2,
+                   help=with_range("finer sampling per axis of the rendered object and of the "
+                                   "detector", oversample))
+    p.add_argument("--frame-interval", type=frame_interval, default=1.0, metavar="SECONDS",
+                   help=with_range("time between frames written to /exchange/time",
+                                   frame_interval))
+
+
 def _add_scene_parser(phantoms: argparse._SubParsersAction, name: str, summary: str) -> None:
     """``xray4d simulate NAME``: the scene with its default parameters."""
     s = phantoms.add_parser(name, help=summary, description=f"{summary[0].upper()}{summary[1:]}. "
@@ -210,20 +215,10 @@ def _add_scene_parser(phantoms: argparse._SubParsersAction, name: str, summary: 
                             "voxel-averaged truth.",
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     s.add_argument("--out", required=True, metavar="FILE", help="recording file to write (HDF5)")
-    oversample, frame_interval = int_range(1, 8), float_range(0.0, 1e6, lo_open=True)
-    s.add_argument("--size", type=SIZE, default=64,
-                   help=with_range("detector width and height, voxels per axis", SIZE))
-    _add_view_arguments(s)
     s.add_argument("--noise", type=NOISE, default=0.01,
                    help=with_range("Gaussian noise sigma as a fraction of the largest line "
                                    "integral", NOISE))
-    s.add_argument("--seed", type=SEED, default=0, help=with_range("seed of the noise", SEED))
-    s.add_argument("--oversample", type=oversample, default=2,
-                   help=with_range("finer sampling per axis of the rendered object and of the "
-                                   "detector", oversample))
-    s.add_argument("--frame-interval", type=frame_interval, default=1.0, metavar="SECONDS",
-                   help=with_range("time between frames written to /exchange/time",
-                                   frame_interval))
+    _add_sampling_arguments(s)
     s.add_argument("--force", action="store_true", help="overwrite an existing output file")
     s.set_defaults(func=cmd_simulate_scene)
 
