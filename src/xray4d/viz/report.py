@@ -12,7 +12,16 @@ from pathlib import Path
 from ..io import atomic_path
 from ..reconstruct.value_bound import describe_bound
 
-__all__ = ["plot_metrics_per_frame", "write_report"]
+__all__ = ["html_page", "plot_metrics_per_frame", "write_report"]
+
+
+def html_page(title: str, heading: str, body: str) -> str:
+    """A self-contained HTML report page: ``title``, an ``<h1>`` ``heading`` (escaped) and
+    ``body`` (HTML)."""
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+            f"</title><style>body{{font-family:sans-serif;max-width:1000px;margin:auto}}"
+            f"td{{padding:2px 12px;border-bottom:1px solid #ddd}}</style></head><body>"
+            f"<h1>{html.escape(heading)}</h1>{body}</body></html>")
 
 
 def _metric_rows(result: dict) -> list[tuple[str, str]]:
@@ -86,13 +95,11 @@ def write_report(out: Path, summary: dict, result: dict) -> tuple[Path, Path]:
         tmp.write_text("\n".join(md))
     table = "".join(f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>" for k, v in rows)
     body = "".join(f"<h2>{html.escape(c)}</h2><img src='{f}' style='max-width:100%'>" for c, f in figs)
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>xray4d demo</title>"
-            f"<style>body{{font-family:sans-serif;max-width:1000px;margin:auto}}"
-            f"td{{padding:2px 12px;border-bottom:1px solid #ddd}}</style></head><body>"
-            f"<h1>xray4d demo report</h1><p>{html.escape(intro)}</p>"
-            f"<table><tr><th>metric (mean over frames)</th><th>value</th></tr>{table}</table>"
-            f"<p>SSIM is high for mostly empty volumes whatever the reconstruction; read it "
-            f"together with PSNR and IoU.</p>{body}</body></html>")
+    page = html_page("xray4d demo", "xray4d demo report",
+                     f"<p>{html.escape(intro)}</p>"
+                     f"<table><tr><th>metric (mean over frames)</th><th>value</th></tr>{table}"
+                     f"</table><p>SSIM is high for mostly empty volumes whatever the "
+                     f"reconstruction; read it together with PSNR and IoU.</p>{body}")
     html_path = out / "report.html"
     with atomic_path(html_path) as tmp:
         tmp.write_text(page)

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..io import atomic_path
 from .preview import _matplotlib, _save_png, pick_frames
+from .report import html_page
 
 if TYPE_CHECKING:
     from ..evaluation.validation import ValidationRun
@@ -156,18 +157,14 @@ def write_validation_report(out: Path, run: "ValidationRun", title: str) -> Path
     fits = "".join(f"<li><code>{html.escape(n)}.h5</code>: seed {d['seed']}, "
                    f"{html.escape(d['pixels'])} pixels, {d['iterations']} iterations, "
                    f"{d['wall_s']:.1f} s</li>" for n, d in s["fits"].items())
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>xray4d validation</title>"
-            f"<style>body{{font-family:sans-serif;max-width:1000px;margin:auto}}"
-            f"td{{padding:2px 12px;border-bottom:1px solid #ddd}}</style></head><body>"
-            f"<h1>xray4d validation: {html.escape(title)}</h1>"
+    page = html_page("xray4d validation", f"xray4d validation: {title}",
             f"<h2>Verdict</h2><p>{html.escape(s['verdict'])}</p>{warn_html}"
             f"<table><tr><th>quantity</th><th>value</th></tr>{table}</table>{body}"
             f"<h2>Files</h2><ul>{fits}<li><code>uncertainty.h5</code>: the standard deviation "
             f"over the ensemble ({html.escape(', '.join(s['ensemble']))}) per voxel as "
             f"<code>/reconstruction/volume</code>, their mean as "
             f"<code>/reconstruction/ensemble_mean</code></li>"
-            f"<li><code>validation.json</code>: every number of this page</li></ul>"
-            f"</body></html>")
+            f"<li><code>validation.json</code>: every number of this page</li></ul>")
     path = out / "report.html"
     with atomic_path(path) as tmp:
         tmp.write_text(page)
