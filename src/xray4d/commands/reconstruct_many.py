@@ -33,6 +33,7 @@ from ..errors import DivergenceError, InputError, OutputError, ResourceError
 from ..io import atomic_path
 from ..io.checks import Output, check_inputs, check_outputs
 from ..reconstruct.distributed import launched_processes
+from .convert import import_options
 
 __all__ = ["reconstruct_many", "batch_outputs"]
 
@@ -62,7 +63,6 @@ def _is_finished(out: Path) -> bool:
 
 def _one(args: argparse.Namespace, recording: str, out: Path, build_config) -> dict[str, Any]:
     """Reconstruct one recording of the batch: its row of the summary."""
-    from .convert import import_options
     row: dict[str, Any] = {"recording": recording, "output": str(out)}
     t0 = time.perf_counter()
     try:

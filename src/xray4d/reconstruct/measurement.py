@@ -187,7 +187,7 @@ def negative_signal_share(projections: np.ndarray) -> float:
     """How negative the projections (T, V, H, W) are: minus the smallest value of the
     projections smoothed over 5 x 5 detector pixels, over the largest (0 when nothing is
     negative; inf when nothing is positive)."""
-    smooth = uniform_filter(np.asarray(projections, np.float64), size=(1, 1, 5, 5),
+    smooth = uniform_filter(np.asarray(projections, np.float32), size=(1, 1, 5, 5),
                             mode="nearest")
     low, high = float(smooth.min()), float(smooth.max())
     if low >= 0:
