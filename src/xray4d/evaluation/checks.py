@@ -7,25 +7,29 @@ here read its ``summary`` (or any dict with the same keys, such as the rows of
 * :func:`check_warnings`: one line per check that flags the result as suspect
   (:data:`THRESHOLDS`); :func:`verdict`: a paragraph a user can read.
 * :func:`quality_error` and :func:`quality_score`: one number to rank reconstructions by,
-  without the truth. It is the sum of three errors, each a share of the signal
+  without the truth, on the scale of the volume as the PSNR is. It is the sum of two
+  errors per voxel of the whole volume, in units of the value bound
   (:func:`quality_components`):
 
-  - ``heldout_excess``: the held-out pixels' error beyond the noise, over their signal
-    (``heldout_excess_relative_error``): what the fit fails to predict of data it did not
-    see, the noise's share taken out, so that noisier data do not read as a worse fit;
-  - ``ensemble_spread``: the ensemble's standard deviation inside the object over the
-    value bound (``uncertainty_mean_object / value_max``): how much fits with other seeds
-    and other halves of the pixels disagree about the volume itself;
+  - ``ensemble_spread``: the ensemble's standard deviation over the whole volume over the
+    value bound (``uncertainty_mean / value_max``): how much fits with other seeds and
+    other halves of the pixels disagree about the volume. Taken over the whole volume,
+    not the object alone, it grows with the object's size as a squared error against
+    the truth does, which lets it rank reconstructions of different scenes;
   - ``value_deficit``: the share of the object's voxels at the bound times how far the
-    bound lies below the value the projections suggest
-    (``saturation_share * max(0, 1 - value_bound_over_estimate)``; 0 when the bound is
-    physical, from the material): a bound too low clips the object, which a thicker
-    object explains in every recorded view (with two views no held-out check sees it).
+    bound lies below the value the projections suggest, times the object's share of the
+    volume (``saturation_share * max(0, 1 - value_bound_over_estimate) *
+    object_fraction``; 0 when the bound is physical, from the material): a bound too low
+    clips the object, which a thicker object explains in every recorded view (with two
+    views neither the held-out pixels nor the ensemble see it).
 
-  The sum, not a root sum of squares, so that the smaller terms still order the good
-  fits. ``quality_score`` is ``-20 log10(quality_error)`` (dB, higher is better): a
-  number to rank reconstructions by, not an estimate of their PSNR.
-  docs/results/validation.md reports its rank correlation with the true PSNR.
+  The held-out pixels' error beyond the noise (``heldout_excess_relative_error``) is a
+  share of the signal, blind to how much of the volume the object fills; it is reported
+  and checked (:func:`check_warnings`), and :func:`quality_components` returns it for
+  comparison, but it is not summed. ``quality_score`` is ``-20 log10(quality_error)``
+  (dB, higher is better): a number to rank reconstructions by, not an estimate of their
+  PSNR. docs/results/validation.md reports its rank correlation with the true PSNR, and
+  the earlier score on the object's scale it replaced.
 """
 from __future__ import annotations
 
@@ -35,7 +39,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["THRESHOLDS", "loss_drop", "saturation_share", "check_warnings", "verdict",
-           "quality_components", "quality_error", "quality_score"]
+           "quality_components", "quality_error", "quality_score", "SUMMED_COMPONENTS"]
 
 #: the checks' thresholds, chosen on the simulated settings of benchmarks/bench_validation.py
 #: (docs/results/validation.md says how):
@@ -84,34 +88,41 @@ def saturation_share(volume: np.ndarray, bound: float,
 
 
 def quality_components(summary: dict[str, Any]) -> dict[str, float | None]:
-    """The three terms of :func:`quality_error` from a validation's numbers (module doc).
+    """The terms of :func:`quality_error` from a validation's numbers (module doc).
 
     Args:
-        summary: needs ``heldout_excess_relative_error``, ``uncertainty_mean_object`` and
-            ``value_max``; ``saturation_share`` and ``value_bound_over_estimate`` when the
-            bound is not physical (without them the value term is 0).
+        summary: needs ``uncertainty_mean`` and ``value_max``; ``saturation_share``,
+            ``value_bound_over_estimate`` and ``object_fraction`` when the bound is not
+            physical (without them the value term is 0); ``heldout_excess_relative_error``
+            is passed through.
 
     Returns:
-        ``heldout_excess``, ``ensemble_spread`` and ``value_deficit``; None where a needed
-        number is missing.
+        ``ensemble_spread`` and ``value_deficit`` (summed by :func:`quality_error`) and
+        ``heldout_excess`` (reported, not summed); None where a needed number is missing.
     """
     excess = summary.get("heldout_excess_relative_error")
-    unc, bound = summary.get("uncertainty_mean_object"), summary.get("value_max")
+    unc, bound = summary.get("uncertainty_mean"), summary.get("value_max")
     spread = float(unc) / float(bound) if unc is not None and bound else None
     sat, ratio = summary.get("saturation_share"), summary.get("value_bound_over_estimate")
-    deficit = float(sat) * max(0.0, 1.0 - float(ratio)) \
-        if sat is not None and ratio is not None else 0.0
-    return {"heldout_excess": None if excess is None else float(excess),
-            "ensemble_spread": spread, "value_deficit": deficit}
+    share = summary.get("object_fraction")
+    deficit = float(sat) * max(0.0, 1.0 - float(ratio)) * float(share) \
+        if sat is not None and ratio is not None and share is not None else 0.0
+    return {"ensemble_spread": spread, "value_deficit": deficit,
+            "heldout_excess": None if excess is None else float(excess)}
+
+
+#: the terms of :func:`quality_components` that :func:`quality_error` sums
+SUMMED_COMPONENTS = ("ensemble_spread", "value_deficit")
 
 
 def quality_error(summary: dict[str, Any]) -> float | None:
-    """The no-truth error estimate: the sum of :func:`quality_components` (lower is better);
-    None when the held-out or the ensemble term is missing."""
+    """The no-truth error estimate: the sum of the :data:`SUMMED_COMPONENTS` of
+    :func:`quality_components` (lower is better); None when the ensemble term is missing."""
     parts = quality_components(summary)
-    if any(v is None or not math.isfinite(v) for v in parts.values()):
+    terms = [parts[k] for k in SUMMED_COMPONENTS]
+    if any(v is None or not math.isfinite(v) for v in terms):
         return None
-    return float(sum(parts.values()))
+    return float(sum(terms))
 
 
 def quality_score(summary: dict[str, Any]) -> float | None:

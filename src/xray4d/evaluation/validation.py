@@ -342,6 +342,7 @@ def _assemble(recording: Recording, data: MeasuredData, cfg: ReconstructionConfi
     obj = mean >= 0.1 * bound
     summary.update({"ensemble": members, "uncertainty_mean": float(std.mean()),
                     "uncertainty_mean_object": float(std[obj].mean()) if obj.any() else 0.0,
+                    "object_fraction": float(obj.mean()),
                     "uncertainty_max": float(std.max()),
                     "saturation_share": saturation_share(main.reconstruction.volume, bound)})
     summary["data_loss_drop"] = loss_drop(main.losses)
