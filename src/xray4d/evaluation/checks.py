@@ -191,8 +191,8 @@ def verdict(summary: dict[str, Any]) -> str:
                      f"the object ({100 * unc / bound:.1f} % of the value bound)")
     score, err = summary.get("quality_score"), summary.get("quality_error")
     if score is not None and err is not None:
-        facts.append(f"its no-truth error estimate (held-out error beyond the noise, ensemble "
-                     f"spread and value deficit at the bound, summed) is {err:.3f}, a quality "
+        facts.append(f"its no-truth error estimate (the ensemble's spread over the volume and "
+                     f"the value deficit at the bound, summed) is {err:.3g}, a quality "
                      f"score of {score:.1f} dB (for ranking reconstructions, not a PSNR)")
     warnings = summary.get("warnings") or []
     if warnings:

@@ -23,8 +23,8 @@ measures, from the data alone:
    what the projections suggest, a held-out error far above the noise, a fit that has not
    converged, an FSC that falls early; each adds a one-line warning.
 5. **A quality score** (:func:`~.checks.quality_error`, :func:`~.checks.quality_score`):
-   the held-out error beyond the noise, the ensemble's spread and the value deficit at
-   the bound, summed into one number to rank reconstructions by.
+   the ensemble's spread over the whole volume and the value deficit at the bound times
+   the object's share of the volume, summed into one number to rank reconstructions by.
 
 The value bound of the field is resolved once (from the config, the material, or
 estimated from the whole recording, held-out pixels included: one number shared by every

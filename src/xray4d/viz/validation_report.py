@@ -110,8 +110,8 @@ def _rows(s: dict[str, Any]) -> list[tuple[str, str]]:
         return "-" if v is None else format(v * scale, spec)
     rows = [("quality score [dB, higher is better; for ranking, not a PSNR]",
              f("quality_score", ".1f")),
-            ("no-truth error estimate (held-out beyond noise + ensemble spread + value "
-             "deficit)", f("quality_error", ".3f")),
+            ("no-truth error estimate (ensemble spread over the volume + value deficit "
+             "× object share)", f("quality_error", ".3g")),
             ("held-out relative error (mean over frames)", f("heldout_relative_error")),
             ("held-out rms error / noise level", f("heldout_noise_ratio", ".3f")),
             ("held-out error beyond the noise, share of the held-out signal",
