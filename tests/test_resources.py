@@ -294,3 +294,25 @@ def test_cuda_runs_are_checked_against_the_gpus_free_memory(monkeypatch) -> None
     cfg.train.device = "cpu"           # a CPU run never asks the GPU
     monkeypatch.setattr(res, "gpu_memory_available", lambda device="cuda": 0)
     res.check_reconstruction(40, 2, 64, 64, cfg)
+
+
+def test_processes_of_a_torchrun_on_one_machine_are_counted_together(monkeypatch) -> None:
+    """Each process of a CPU torchrun holds its own recording, operator, field and batch:
+    the check compares N times one process's estimate with the machine's memory (N from
+    LOCAL_WORLD_SIZE, which torchrun sets); on CUDA each process has its own GPU."""
+    import xray4d.resources as res
+
+    cfg = resolve_config("default")
+    one = estimate_reconstruction(40, 2, 64, 64, cfg).total
+    monkeypatch.setattr(res, "available_memory", lambda: 3 * one)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "3")
+    res.check_reconstruction(40, 2, 64, 64, cfg)              # 3 x one fits exactly
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    with pytest.raises(ResourceError, match="each of 4 processes on this machine") as err:
+        res.check_reconstruction(40, 2, 64, 64, cfg, source="rec.h5")
+    assert str(err.value).startswith("rec.h5: ") and "\n" not in str(err.value)
+    scaled = res.for_processes_on_this_machine(estimate_reconstruction(40, 2, 64, 64, cfg))
+    assert scaled.total == 4 * one
+    assert res.for_processes_on_this_machine(scaled, "cuda:0") is scaled
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "not a number")
+    assert res.processes_on_this_machine() == 1

@@ -37,7 +37,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["MemoryEstimate", "ResourceError", "available_memory", "estimate_reconstruction",
            "estimate_simulation", "estimate_projection", "estimate_evaluation", "check_fits",
-           "check_reconstruction", "gpu_memory_available", "GPU_PARTS", "GB"]
+           "check_reconstruction", "for_processes_on_this_machine", "processes_on_this_machine",
+           "gpu_memory_available", "GPU_PARTS", "GB"]
 
 #: the parts of :func:`estimate_reconstruction` that sit on the training device
 GPU_PARTS = ("recording", "operator", "field", "batch")
@@ -395,6 +396,30 @@ def check_fits(estimate: MemoryEstimate, *, available: int | None = None) -> Non
                         + (f"; {estimate.hint}" if estimate.hint else ""))
 
 
+def processes_on_this_machine() -> int:
+    """How many processes ``torchrun`` started on this machine (``LOCAL_WORLD_SIZE``; 1
+    outside it or when the variable is unreadable)."""
+    try:
+        return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
+
+
+def for_processes_on_this_machine(estimate: MemoryEstimate, device: str = "cpu"
+                                  ) -> MemoryEstimate:
+    """The memory that every process of a ``torchrun`` on this machine needs together.
+
+    Under data-parallel training each process holds its own recording, operator, field and
+    batch; on the CPU they share the machine's memory, so the check must count them all.
+    On CUDA each process has a GPU of its own, and the estimate is unchanged.
+    """
+    n = processes_on_this_machine()
+    if n == 1 or str(device).startswith("cuda"):
+        return estimate
+    return MemoryEstimate(f"{estimate.what} in each of {n} processes on this machine",
+                          {k: v * n for k, v in estimate.parts.items()}, estimate.hint)
+
+
 def check_reconstruction(frames: int, views: int, height: int, width: int,
                          config: "ReconstructionConfig", *, angle_sets: int = 1,
                          truth: bool = False, in_memory: bool = False,
@@ -409,7 +434,7 @@ def check_reconstruction(frames: int, views: int, height: int, width: int,
                                   truth=truth, in_memory=in_memory, intensity=intensity,
                                   field_method=field_method, output_frames=output_frames)
     try:
-        check_fits(est)
+        check_fits(for_processes_on_this_machine(est, str(config.train.device)))
         device = str(config.train.device)
         if device.startswith("cuda") and est.parts.get("field"):
             _check_gpu(est, device)
