@@ -9,8 +9,10 @@ processes (:func:`shard`), each renders and projects its share, and the gradient
 averaged over the processes (:func:`average_gradients`) before the optimiser's step, so
 the weights stay identical everywhere. Each step's batch is ``frames_per_batch`` frames
 in all (at least one a process), each process's loss weighted by its share: N processes
-take the steps one process takes, each rendering 1/N of the frames. The loss values, the time budget and any early
-stop are agreed on by one small all-reduce per step (:func:`agree`). Only rank 0 writes
+take the steps one process takes, each rendering 1/N of the frames. The loss values and
+whether the time budget is spent travel with the gradients in the step's one all-reduce
+(:func:`average_gradients`); a stop rule's decision, made after the optimiser's step, takes
+a second, small one (:func:`agree`). Only rank 0 writes
 outputs and checkpoints; every rank reads the checkpoint on resume.
 
 Outside ``torchrun`` (or with one process) every function here is a no-op.
@@ -69,21 +71,31 @@ def shard(frames: torch.Tensor, rank: int, size: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def average_gradients(parameters: Iterable[torch.nn.Parameter]) -> None:
-    """Replace each parameter's gradient by its mean over the processes (one all-reduce)."""
+def average_gradients(parameters: Iterable[torch.nn.Parameter],
+                      values: Sequence[float] = (), flag: bool = False
+                      ) -> tuple[list[float], bool]:
+    """Replace each parameter's gradient by its mean over the processes, and agree on
+    ``values`` (their means) and ``flag`` (whether any process raised it), all in one
+    all-reduce. Without a process group: ``(list(values), flag)``, gradients untouched.
+    """
     _, size = world()
     if size == 1:
-        return
+        return list(values), flag
     params = [p for p in parameters if p.requires_grad]
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    flat = torch.cat([g.reshape(-1) for g in grads])
+    extra = torch.tensor([*values, 1.0 if flag else 0.0], dtype=torch.float64)
+    # the values travel with the gradients, in their dtype (float32: the losses' precision)
+    flat = torch.cat([g.reshape(-1) for g in grads]
+                     + [extra.to(device=grads[0].device if grads else None,
+                                 dtype=grads[0].dtype if grads else torch.float64)])
     dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-    flat /= size
     offset = 0
     for p, g in zip(params, grads):
         n = g.numel()
-        p.grad = flat[offset:offset + n].view_as(g).clone()
+        p.grad = (flat[offset:offset + n] / size).view_as(g).clone()
         offset += n
+    tail = flat[offset:].to(torch.float64)
+    return (tail[:-1] / size).tolist(), bool(tail[-1] > 0)
 
 
 def agree(values: Sequence[float], stop: bool,

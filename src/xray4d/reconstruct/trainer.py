@@ -254,6 +254,24 @@ class Trainer:
             total = total + term.weight * value
         return total, values
 
+    def _budget_spent(self, elapsed: float, render_cost: float) -> bool:
+        """True when the time budget leaves no room for another step and the final render."""
+        budget = self.train.time_budget_s
+        return bool(budget) and elapsed + render_cost >= budget
+
+    def _backward_together(self, s: dict[str, Any], loss: torch.Tensor,
+                           values: list[torch.Tensor], share: float, render_cost: float
+                           ) -> tuple[list[float], bool]:
+        """Several processes: each weights its loss by its share of the batch (so that the
+        processes' mean is the batch's mean), back-propagates, and one all-reduce averages
+        the gradients, the loss values and whether the budget is spent after this step."""
+        loss, values = loss * share, [v * share for v in values]
+        s["opt"].zero_grad(set_to_none=True)
+        loss.backward()
+        return average_gradients([p for g in s["opt"].param_groups for p in g["params"]],
+                                 [float(v.detach()) for v in (loss, *values)],
+                                 self._budget_spent(self.elapsed(), render_cost))
+
     def _guard(self, s: dict[str, Any], value: float, bar) -> None:
         first = s["history"][self.terms[0].name][:1]
         if not math.isfinite(value) or (first and value > 1e6 * max(first[0], 1e-12)):
@@ -318,13 +336,16 @@ class Trainer:
                             self.desc)
         stopped_by = "iterations"
         dev = self.times.device
+        # with several processes, whether the budget is spent is agreed on with each step's
+        # gradients (one all-reduce), for the step after; before the first, on its own
+        spent = self._budget_spent(self.elapsed(), render_cost)
+        if size > 1:
+            _, spent = agree([], spent, dev)
         while True:
             el = self.elapsed()
             if tc.iterations and s["it"] >= tc.iterations:
                 break
-            over_budget = bool(tc.time_budget_s) and el + render_cost >= tc.time_budget_s
-            if size > 1:        # every process stops at the same step
-                _, over_budget = agree([], over_budget, dev)
+            over_budget = spent if size > 1 else self._budget_spent(el, render_cost)
             if over_budget:
                 stopped_by = "time budget"
                 break
@@ -333,14 +354,15 @@ class Trainer:
             idx = shard(drawn, rank, size)
             t0 = time.perf_counter()
             loss, values = self._step(s, idx)
-            if size > 1:    # weighted by the share, the processes' mean is the batch's mean
-                share = idx.numel() * size / drawn.numel()
-                loss, values = loss * share, [v * share for v in values]
-            agreed, _ = agree([float(v.detach()) for v in (loss, *values)], False, dev)
-            self._guard(s, agreed[0], bar)
-            s["opt"].zero_grad(set_to_none=True)
-            loss.backward()
-            average_gradients([p for g in s["opt"].param_groups for p in g["params"]])
+            if size > 1:
+                agreed, spent = self._backward_together(s, loss, values, idx.numel() * size
+                                                        / drawn.numel(), render_cost)
+                self._guard(s, agreed[0], bar)
+            else:
+                agreed = [float(v.detach()) for v in (loss, *values)]
+                self._guard(s, agreed[0], bar)
+                s["opt"].zero_grad(set_to_none=True)
+                loss.backward()
             s["opt"].step()
             self.average.update(s["field"])
             s["it"] += 1
