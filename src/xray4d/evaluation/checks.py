@@ -129,7 +129,7 @@ def quality_score(summary: dict[str, Any]) -> float | None:
     """``-20 log10(quality_error)`` in dB, higher is better (None when it is missing or 0).
 
     A ranking number, not an estimate of the PSNR: on the simulated settings of
-    docs/results/validation.md good fits score 7-27 dB at PSNRs of 28-42 dB.
+    docs/results/validation.md the good settings score 42-66 dB at PSNRs of 23-42 dB.
     """
     err = quality_error(summary)
     return -20.0 * math.log10(err) if err is not None and err > 0 else None
