@@ -41,6 +41,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "time_smooth_x10": {"regularizers": {"temporal_smoothness": 1e-3}},
     "l1": {"regularizers": {"l1_sparsity": 1e-3}},
     "channels_16": {"field": {"channels": 16}},
+    "channels_32": {"field": {"channels": 32}},
     "space_0.5": {"field": {"space_scale": 0.5}},
 }
 
