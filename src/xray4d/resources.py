@@ -44,12 +44,15 @@ GPU_PARTS = ("recording", "operator", "field", "batch")
 
 GB = 1e9
 F32 = 4
-#: above this many bytes for the stacked operator the projector (xray4d.projector) uses a sparse
-#: matrix instead; defined here, in a module without torch, so the estimate follows the same switch
+#: above this many bytes for the stacked dense operator the simulations' box projector
+#: (xray4d.simulate.acquisition) uses the sparse projector instead
 DENSE_OPERATOR_LIMIT_BYTES = 512 * 2**20
-#: bytes per nonzero of a coalesced sparse COO operator: two int64 indices and a float32
-#: value, plus the float64/int64 arrays it is assembled from
-SPARSE_BYTES_PER_NONZERO = 2 * 8 + 4 + 3 * 8
+#: bytes per nonzero of the projector's operator (xray4d.projector): the CSR operator and its
+#: CSR transpose, an int64 column index and a float32 value each
+SPARSE_BYTES_PER_NONZERO = 2 * (8 + 4)
+#: bytes per nonzero of one angle set's operator while it is built: the coalesced COO tensor
+#: (two int64 indices and a value) and the float64/int64 arrays it is assembled from
+SPARSE_BUILD_BYTES_PER_NONZERO = (2 * 8 + 4) + 3 * 8
 #: live float32 copies of one batch volume during a training step with the linear decoder
 #: (pair-term buffers, the activation and its gradient path, the projection's input;
 #: measured 5-10 at 64^3-128^3)
@@ -174,13 +177,13 @@ def available_memory() -> int | None:
 
 
 def _operator_bytes(views: int, width: int, angle_sets: int) -> int:
-    """The projector's operator: dense (V*W, W*W) float32 per angle set, sparse above 512 MiB."""
-    dense = angle_sets * views * width ** 3 * F32
-    if dense <= DENSE_OPERATOR_LIMIT_BYTES:
-        # plus one float64 (W, W*W) matrix per angle while it is assembled
-        return dense + width ** 3 * 8
+    """The projector's sparse operator (and its transpose) per angle set, and the arrays one
+    set is built from."""
     # Joseph's method: two weights per detector column and row (or column) crossed
-    return angle_sets * views * 2 * width * width * SPARSE_BYTES_PER_NONZERO
+    nonzeros = views * 2 * width * width
+    row_pointers = (views * width + width * width + 2) * 8
+    return angle_sets * (nonzeros * SPARSE_BYTES_PER_NONZERO + row_pointers) \
+        + nonzeros * SPARSE_BUILD_BYTES_PER_NONZERO
 
 
 def _plane_bytes(config: "ReconstructionConfig", frames: int, height: int, width: int) -> int:
