@@ -7,6 +7,7 @@ import time
 
 from ..cli import (ITERATIONS, SEED, TIME_BUDGET_S, UsageError, float_range,
                    read_config_overrides, with_range)
+from ..config import PRECISIONS
 
 #: the largest value of the object a user may state: values of f per voxel (attenuation or
 #: refractive decrement times the voxel size, or a simulation's 1) lie far below; measured
@@ -44,6 +45,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=with_range("number of iterations", ITERATIONS))
     p.add_argument("--seed", type=SEED, help=with_range("random seed (default 0)", SEED))
     p.add_argument("--device", choices=("cpu", "cuda"), help="where to compute (default cpu)")
+    p.add_argument("--precision", choices=PRECISIONS,
+                   help="dtype of the field's rendering while fitting (default float32; "
+                        "float16 on CUDA only)")
     p.add_argument("--value-max", type=VALUE_MAX, metavar="V",
                    help=with_range("known largest value of the object (e.g. the liquid's); "
                                    "default: estimated", VALUE_MAX))
@@ -121,6 +125,8 @@ def build_config(args: argparse.Namespace):
         if args.device == "cuda" and not torch.cuda.is_available():
             raise UsageError("--device: cuda requested but no CUDA device is available")
         train["device"] = args.device
+    if args.precision:
+        train["precision"] = args.precision
     field = {}
     if args.value_max is not None:
         if not (math.isfinite(args.value_max) and args.value_max > 0):

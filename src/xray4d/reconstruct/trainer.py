@@ -28,6 +28,7 @@ from ..fields.base import Field
 from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import agree, average_gradients, is_writer, shard, world
 from .losses import LossTerm, Step
+from .precision import grad_scaler, render_precision
 from .schedule import learning_rate_factor
 
 __all__ = ["FieldModel", "WeightAverage", "StopCriterion", "Trainer", "TrainOutcome"]
@@ -188,7 +189,8 @@ class Trainer:
     def _optimizer(self, fld: Field) -> torch.optim.Optimizer:
         own = [g for term in self.terms for g in term.parameter_groups()]
         groups = [{**g, "base_lr": g["lr"]} for g in self.model.parameter_groups(fld) + own]
-        return torch.optim.Adam(groups)
+        # one multi-tensor update for every parameter, not a loop over them (CPU and CUDA)
+        return torch.optim.Adam(groups, foreach=True)
 
     def _progress_fraction(self, it: int, elapsed: float) -> float:
         tc = self.train
@@ -245,7 +247,9 @@ class Trainer:
         """Render the batch and evaluate every term: (total loss, unweighted values)."""
         fld = s["field"]
         times = self.times[idx.to(self.times.device)]
-        volume = self.model.render(fld, times)
+        with render_precision(self.train.precision, times.device):
+            volume = self.model.render(fld, times)
+        volume = volume.float()         # the projection and the loss terms in float32
         step = Step(fld, idx, times, volume, self.model.prior_volume(volume), s["it"],
                     s.get("fraction", 0.0))
         values = [term.value(step) for term in self.terms]
@@ -318,6 +322,7 @@ class Trainer:
                             self.desc)
         stopped_by = "iterations"
         dev = self.times.device
+        scaler = grad_scaler(tc.precision, dev)
         while True:
             el = self.elapsed()
             if tc.iterations and s["it"] >= tc.iterations:
@@ -339,9 +344,16 @@ class Trainer:
             agreed, _ = agree([float(v.detach()) for v in (loss, *values)], False, dev)
             self._guard(s, agreed[0], bar)
             s["opt"].zero_grad(set_to_none=True)
-            loss.backward()
+            if scaler is None:
+                loss.backward()
+            else:
+                scaler.scale(loss).backward()
             average_gradients([p for g in s["opt"].param_groups for p in g["params"]])
-            s["opt"].step()
+            if scaler is None:
+                s["opt"].step()
+            else:
+                scaler.step(s["opt"])
+                scaler.update()
             self.average.update(s["field"])
             s["it"] += 1
             for term, value in zip(self.terms, agreed[1:]):
