@@ -39,7 +39,9 @@ class PairFrames(torch.autograd.Function):
         c = a1.shape[1]
         raw = torch.mm(a2, b2)                                          # (B*Y, X*Z)
         raw.view(b, y * x, z).baddbmm_(a1.expand(b, y * x, c), b1)
-        raw.view(b * y, x, z).baddbmm_(*_pair3(a3, b3, dims))
+        rows = raw.view(b, y, x, z)
+        for i in range(b):          # a3[i] broadcast over y without a copy
+            rows[i].baddbmm_(a3[i].expand(y, x, c), b3)
         if bound is not None:
             raw.sigmoid_().mul_(bound)
         ctx.dims, ctx.bound = dims, bound
@@ -65,22 +67,14 @@ class PairFrames(torch.autograd.Function):
             grads[2] = torch.bmm(per_frame, b1.transpose(1, 2)).sum(0)
         if need[3]:
             grads[3] = torch.bmm(a1.t().expand(b, -1, -1), per_frame)
-        per_row = g.view(b * y, x, z)
-        left, right = _pair3(a3, b3, ctx.dims)
+        rows = g.view(b, y, x, z)
+        c = a3.shape[2]
         if need[4]:
-            grads[4] = torch.bmm(per_row, right.transpose(1, 2)).view(b, y, x, -1).sum(1)
+            grads[4] = torch.stack([torch.bmm(rows[i], b3.transpose(1, 2)).sum(0)
+                                    for i in range(b)])
         if need[5]:
-            grads[5] = torch.bmm(left.transpose(1, 2), per_row).view(b, y, -1, z).sum(0)
+            grads[5] = sum(torch.bmm(a3[i].t().expand(y, c, x), rows[i]) for i in range(b))
         return tuple(grads)
-
-
-def _pair3(a3: torch.Tensor, b3: torch.Tensor, dims: tuple[int, int, int, int]
-           ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The xt * yz pair's operands per (frame, y): (B*Y, X, C) and (B*Y, C, Z)."""
-    b, y, x, z = dims
-    c = a3.shape[2]
-    return (a3[:, None].expand(b, y, x, c).reshape(b * y, x, c),
-            b3[None].expand(b, y, c, z).reshape(b * y, c, z))
 
 
 def pair_frames(g: dict[str, torch.Tensor], w: torch.Tensor, bias: torch.Tensor, b: int,
@@ -105,6 +99,6 @@ def pair_frames(g: dict[str, torch.Tensor], w: torch.Tensor, bias: torch.Tensor,
     a1 = g["xy"].reshape(c, y * x).t()
     b1 = (g["zt"] * w[0][:, None, None]).transpose(0, 1)
     a3 = (g["xt"] * w[2][:, None, None]).permute(1, 2, 0)
-    b3 = g["yz"].permute(2, 0, 1)
+    b3 = g["yz"].permute(2, 0, 1).contiguous()
     return PairFrames.apply(a2, b2, a1, b1, a3, b3, (b, y, x, z),
                             None if bound is None else float(bound))

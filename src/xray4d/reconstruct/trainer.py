@@ -189,8 +189,8 @@ class Trainer:
     def _optimizer(self, fld: Field) -> torch.optim.Optimizer:
         own = [g for term in self.terms for g in term.parameter_groups()]
         groups = [{**g, "base_lr": g["lr"]} for g in self.model.parameter_groups(fld) + own]
-        # one multi-tensor update for every parameter, not a loop over them (CPU and CUDA)
-        return torch.optim.Adam(groups, foreach=True)
+        # one fused update of every parameter, not a loop over them (CPU and CUDA)
+        return torch.optim.Adam(groups, fused=True)
 
     def _progress_fraction(self, it: int, elapsed: float) -> float:
         tc = self.train
