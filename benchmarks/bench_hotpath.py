@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -140,7 +141,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     kinds = ["reference", "fast", "fast-bfloat16"]
     result = {"machine": f"{platform.machine()}, {args.threads} thread(s), torch {torch.__version__}",
-              "frames_per_step": args.frames, "views": len(ANGLES), "channels": 16, "sizes": {}}
+              "load_average_at_start": os.getloadavg()[0], "frames_per_step": args.frames,
+              "views": len(ANGLES), "channels": 16, "sizes": {}}
     for size in args.sizes:
         reps = max(3, args.reps * 64 ** 3 // size ** 3) if size > 64 else args.reps
         r = measure(kinds, size, args.frames, reps)
@@ -154,6 +156,7 @@ def main() -> None:
         if args.profile:
             for k in kinds[:2]:
                 print(f"--- {k}, {size}^3\n{profile(k, size, args.frames)}", flush=True)
+    result["load_average_at_end"] = os.getloadavg()[0]
     Path(args.out).write_text(json.dumps(result, indent=1))
 
 
