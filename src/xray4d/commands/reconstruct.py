@@ -19,6 +19,13 @@ ADVERSARIAL_WEIGHT = float_range(0.0, 100.0, lo_open=True)
 from .convert import add_import_arguments, import_options
 
 
+def add_precision_argument(p: argparse.ArgumentParser) -> None:
+    """``--precision``: the dtype of the field's rendering while fitting (``train.precision``)."""
+    p.add_argument("--precision", choices=PRECISIONS,
+                   help="dtype of the field's rendering while fitting (default float32; "
+                        "float16 on CUDA only)")
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``xray4d reconstruct``."""
     p = sub.add_parser(
@@ -45,9 +52,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=with_range("number of iterations", ITERATIONS))
     p.add_argument("--seed", type=SEED, help=with_range("random seed (default 0)", SEED))
     p.add_argument("--device", choices=("cpu", "cuda"), help="where to compute (default cpu)")
-    p.add_argument("--precision", choices=PRECISIONS,
-                   help="dtype of the field's rendering while fitting (default float32; "
-                        "float16 on CUDA only)")
+    add_precision_argument(p)
     p.add_argument("--value-max", type=VALUE_MAX, metavar="V",
                    help=with_range("known largest value of the object (e.g. the liquid's); "
                                    "default: estimated", VALUE_MAX))
@@ -125,7 +130,7 @@ def build_config(args: argparse.Namespace):
         if args.device == "cuda" and not torch.cuda.is_available():
             raise UsageError("--device: cuda requested but no CUDA device is available")
         train["device"] = args.device
-    if args.precision:
+    if getattr(args, "precision", None):
         train["precision"] = args.precision
     field = {}
     if args.value_max is not None:
