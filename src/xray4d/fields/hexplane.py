@@ -215,7 +215,8 @@ class HexPlaneField(Field):
         return out.squeeze(1) if self.outputs == 1 else out
 
     # ------------------------------------------------------------ dense path
-    def _resampled(self, times: torch.Tensor, shape: tuple[int, int, int]) -> dict[str, torch.Tensor]:
+    def _resampled(self, times: torch.Tensor,
+                   shape: tuple[int, int, int]) -> dict[str, torch.Tensor]:
         """Every plane on the grid / time samples: 'ab' -> (C, n_b, n_a); planes at the grid's
         resolution are used as they are."""
         z, y, x = shape

@@ -53,7 +53,8 @@ class PairFrames(torch.autograd.Function):
         a2, b2, a1, b1, a3, b3, out = ctx.saved_tensors
         b, y, x, z = ctx.dims
         g = grad.contiguous().view(b * y, x * z)
-        if out is not None:          # d(bound * s)/d raw = bound * s * (1 - s) = out * (1 - out / bound)
+        if out is not None:
+            # d(bound * s) / d raw = bound * s * (1 - s) = out * (1 - out / bound)
             g = g * out
             g.addcmul_(g, out, value=-1.0 / ctx.bound)
         need = ctx.needs_input_grad
@@ -95,7 +96,8 @@ def pair_frames(g: dict[str, torch.Tensor], w: torch.Tensor, bias: torch.Tensor,
     c = g["xy"].shape[0]
     yt = (g["yt"] * w[1][:, None, None]).permute(1, 2, 0).reshape(b * y, c)
     a2 = torch.cat([yt, yt.new_ones(b * y, 1)], dim=1)
-    b2 = torch.cat([g["xz"].permute(0, 2, 1).reshape(c, x * z), bias.reshape(1, 1).expand(1, x * z)])
+    b2 = torch.cat([g["xz"].permute(0, 2, 1).reshape(c, x * z),
+                    bias.reshape(1, 1).expand(1, x * z)])
     a1 = g["xy"].reshape(c, y * x).t()
     b1 = (g["zt"] * w[0][:, None, None]).transpose(0, 1)
     a3 = (g["xt"] * w[2][:, None, None]).permute(1, 2, 0)
