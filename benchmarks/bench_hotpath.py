@@ -8,7 +8,7 @@ previous implementation against the current one, in one run: points per second a
 frames from interpolation matrices of every plane and three batched products with
 expanded operands, row-major; the dense Joseph matrix (V*W, W*W) applied by one matrix
 product; Adam's per-parameter loop). ``fast``: the package's path (``HexPlaneField.
-render_frames``, the default ``Projector`` (CSR), Adam fused), in float32 and
+render_frames``, the CSR ``Projector`` as ``fit_field`` builds it, Adam fused), in float32 and
 with the rendering under bfloat16 autocast. The variants are interleaved (A, B, C, A, B,
 C, ...) and each one's fastest repetition is kept: on a shared machine the minimum is the
 least disturbed figure. Writes benchmarks/results/hotpath.json.
@@ -83,7 +83,7 @@ def make_step(kind: str, size: int, frames: int) -> Callable[[], float]:
         render = lambda: reference_render(field, times, shape)                  # noqa: E731
         opt = torch.optim.Adam(field.parameters(), lr=1e-3, foreach=False)
     else:
-        projector = Projector(Geometry.from_angles(ANGLES, frames, size, size))
+        projector = Projector(Geometry.from_angles(ANGLES, frames, size, size), sparse=True)
         project = projector.forward
         dtype = torch.bfloat16 if kind == "fast-bfloat16" else None
 

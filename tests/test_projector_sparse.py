@@ -1,4 +1,4 @@
-"""The sparse (CSR) projector against the dense Joseph matrix built slice by slice
+"""The projector (sparse CSR and dense) against the dense Joseph matrix built slice by slice
 (:func:`~xray4d.projector.slice_projection_matrix`): forward, adjoint and the gradient of
 the forward, for row-major and voxel-major (channels-last) volumes, shared and per-frame
 angles, per dtype and device."""
@@ -29,15 +29,16 @@ def _dense_reference(geom: Geometry, volume: torch.Tensor) -> torch.Tensor:
     return torch.stack(out)
 
 
+@pytest.mark.parametrize("sparse", [True, False], ids=["csr", "dense"])
 @pytest.mark.parametrize("layout", ["row_major", "channels_last"])
 @pytest.mark.parametrize("angles", list(ANGLES))
-def test_sparse_forward_gradient_and_adjoint_match_the_dense_matrix(
-        layout: str, angles: str, dtype: torch.dtype, device: str) -> None:
+def test_forward_gradient_and_adjoint_match_the_dense_matrix(
+        sparse: bool, layout: str, angles: str, dtype: torch.dtype, device: str) -> None:
     a = np.asarray(ANGLES[angles], dtype=np.float64)
     frames, h, w = 3, 5, 12
     geom = Geometry.from_angles(a, frames, h, w)
-    proj = Projector(geom, dtype=dtype, device=device)
-    assert proj.sparse
+    proj = Projector(geom, dtype=dtype, device=device, sparse=sparse)
+    assert proj.sparse == sparse
     g = torch.Generator().manual_seed(5)
     vol = torch.rand(frames, h, w, w, generator=g, dtype=torch.float64).to(device, dtype)
     if layout == "channels_last":
@@ -63,6 +64,6 @@ def test_a_subset_of_frames_uses_their_own_angles() -> None:
     a = np.asarray(ANGLES["per_frame"])
     geom = Geometry.from_angles(a, 3, 4, 10)
     vol = torch.rand(2, 4, 10, 10, dtype=torch.float64)
-    out = Projector(geom, dtype=torch.float64)(vol, frames=[2, 1])
+    out = Projector(geom, dtype=torch.float64, sparse=True)(vol, frames=[2, 1])
     ref = _dense_reference(Geometry.from_angles(a[[2, 1]], 2, 4, 10), vol)
     torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)

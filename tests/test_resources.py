@@ -148,18 +148,27 @@ def _operator_nbytes(projector) -> int:
 
 
 def test_operator_part_matches_the_real_projector() -> None:
-    """Sparse operators (64 and 512 wide): the estimate against the tensors made."""
+    """Dense (64 wide) and sparse (512 wide) operators of the conventional methods, and the
+    sparse ones the field methods' fit builds: the estimate against the tensors made."""
     from xray4d.geometry import Geometry
     from xray4d.projector import Projector
 
+    sirt = resolve_config("default", {"method": "sirt"})
+    dense = Projector(Geometry.from_angles([0.0, 23.8], 1, 4, 64))
+    assert not dense.sparse
+    real = sum(op.element_size() * op.nelement() for op in dense._ops)
+    part = estimate_reconstruction(1, 2, 4, 64, sirt).parts["operator"]
+    assert real <= part <= 3 * real
+    sparse = Projector(Geometry.from_angles([0.0, 23.8], 1, 1, 512))
+    assert sparse.sparse
+    part = estimate_reconstruction(1, 2, 1, 512, sirt).parts["operator"]
+    # the estimate also holds the arrays the operator is assembled from (coalesce copies)
+    assert _operator_nbytes(sparse) <= part <= 4 * _operator_nbytes(sparse)
     cfg = resolve_config("default")
     for width, height in ((64, 4), (512, 1)):
-        projector = Projector(Geometry.from_angles([0.0, 23.8], 1, height, width))
-        assert projector.sparse
-        real = _operator_nbytes(projector)
+        fitted = Projector(Geometry.from_angles([0.0, 23.8], 1, height, width), sparse=True)
         part = estimate_reconstruction(1, 2, height, width, cfg).parts["operator"]
-        # the estimate also holds the arrays the operator is assembled from (coalesce copies)
-        assert real <= part <= 4 * real
+        assert _operator_nbytes(fitted) <= part <= 4 * _operator_nbytes(fitted)
 
 
 def test_adversarial_novel_views_are_counted_as_the_real_term_builds_them() -> None:

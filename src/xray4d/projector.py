@@ -7,13 +7,15 @@ Two paths, one convention (``geometry.py``):
   interpolation of the voxel grid, one sample per row or column crossed, the
   same discretisation as ASTRA's ``linear`` 2D projector). All detector rows,
   views and frames are then matrix products, and the adjoint is the transposed
-  product. The operator is stored sparse (CSR, with its transpose for the
-  adjoint and the gradient: Joseph's operator has about two nonzeros per detector
-  pixel and line crossed, a dense one does W times the arithmetic) or, with
-  ``sparse=False``, dense. A volume whose slices are stored voxel-major
-  (``torch.channels_last``: memory (B, Y, X, Z), as the X-Hexplane renderer writes
-  them) is projected without any copy: each frame is one (V*W, Y*X) @ (Y*X, Z)
-  product. Differentiable.
+  product. The operator is stored dense, or sparse (CSR, with its transpose for
+  the adjoint and the gradient: Joseph's operator has about two nonzeros per
+  detector pixel and line crossed, a dense one does W times the arithmetic).
+  A volume whose slices are stored voxel-major (``torch.channels_last``: memory
+  (B, Y, X, Z), as the X-Hexplane renderer writes them) is projected without any
+  copy: each frame is one (V*W, Y*X) @ (Y*X, Z) product; this is the training
+  path, and it asks for the sparse operator. Row-major volumes (the conventional
+  methods, simulations) are fastest with the dense operator, the default below
+  512 MB of operator: the sparse one must transpose them. Differentiable.
 * **ray-sampled**: arbitrary rays, points along them sampled with trilinear
   interpolation (``grid_sample``) and summed. Slower, but works for any field
   that can be evaluated at points and any ray set (``project_rays``).
@@ -28,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from .geometry import Geometry, centred_coordinates
-# the dense operator's size limit of the simulations' box projector (simulate.acquisition)
+# above this many bytes for the stacked dense operator a sparse one is used instead
 from .resources import DENSE_OPERATOR_LIMIT_BYTES
 
 __all__ = ["slice_projection_matrix", "Projector", "project_rays", "project_volume_rays"]
@@ -142,7 +144,9 @@ class Projector:
         geometry: the views of every frame.
         dtype: of the operator; volumes are cast to it (projections accumulate in it).
         device: where the operator lives.
-        sparse: the operator as CSR (True, the default) or dense (False).
+        sparse: the operator as CSR (True) or dense (False); None: dense up to
+            ``DENSE_OPERATOR_LIMIT_BYTES`` of operator, sparse above. Voxel-major
+            volumes (the training path) are fastest with the sparse one.
     """
 
     def __init__(self, geometry: Geometry, *, dtype=torch.float32, device=None,
@@ -158,7 +162,8 @@ class Projector:
         uniq, inverse = np.unique(sets, axis=0, return_inverse=True)
         self._frame_to_set = np.zeros(geometry.frames, dtype=np.int64) if self.shared \
             else inverse.reshape(-1)
-        self.sparse = True if sparse is None else bool(sparse)
+        n_bytes = uniq.size * w * w * w * torch.tensor([], dtype=dtype).element_size()
+        self.sparse = (n_bytes > DENSE_OPERATOR_LIMIT_BYTES) if sparse is None else bool(sparse)
         self._ops: list[torch.Tensor] = []
         self._ops_t: list[torch.Tensor] = []      # the CSR transposes (sparse only)
         for a_set in uniq:

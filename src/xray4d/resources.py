@@ -44,8 +44,9 @@ GPU_PARTS = ("recording", "operator", "field", "batch")
 
 GB = 1e9
 F32 = 4
-#: above this many bytes for the stacked dense operator the simulations' box projector
-#: (xray4d.simulate.acquisition) uses the sparse projector instead
+#: above this many bytes for the stacked operator the projector (xray4d.projector) uses a sparse
+#: matrix instead (the training path always does); defined here, in a module without torch, so
+#: the estimate follows the same switch
 DENSE_OPERATOR_LIMIT_BYTES = 512 * 2**20
 #: bytes per nonzero of the projector's operator (xray4d.projector): the CSR operator and its
 #: CSR transpose, an int64 column index and a float32 value each
@@ -176,9 +177,14 @@ def available_memory() -> int | None:
     return min(known) if known else None
 
 
-def _operator_bytes(views: int, width: int, angle_sets: int) -> int:
-    """The projector's sparse operator (and its transpose) per angle set, and the arrays one
-    set is built from."""
+def _operator_bytes(views: int, width: int, angle_sets: int, sparse: bool = False) -> int:
+    """The projector's operator per angle set: dense (V*W, W*W) float32 up to 512 MiB unless
+    ``sparse`` (the training path), else CSR with its transpose, and the arrays one set is
+    built from."""
+    dense = angle_sets * views * width ** 3 * F32
+    if not sparse and dense <= DENSE_OPERATOR_LIMIT_BYTES:
+        # plus one float64 (W, W*W) matrix per angle while it is assembled
+        return dense + width ** 3 * 8
     # Joseph's method: two weights per detector column and row (or column) crossed
     nonzeros = views * 2 * width * width
     row_pointers = (views * width + width * width + 2) * 8
@@ -256,10 +262,12 @@ def estimate_reconstruction(frames: int, views: int, height: int, width: int,
     proj = t * v * h * w * F32
     parts = {"recording": 0 if in_memory else recorded,
              "truth": t * vox * F32 if truth and not in_memory else 0,
-             "operator": _operator_bytes(v, w, max(1, min(int(angle_sets), t)))}
+             "operator": 0}
     method = config.method
     if field_method is None:
         field_method = method in FIELD_METHODS
+    # the field methods project their voxel-major frames through the sparse operator
+    parts["operator"] = _operator_bytes(v, w, max(1, min(int(angle_sets), t)), field_method)
     if not field_method:
         parts["libraries"] = CONVENTIONAL_LIBRARY_BYTES
         parts["working volumes"] = CONVENTIONAL_VOLUME_COPIES * t * vox * F32
@@ -288,7 +296,7 @@ def estimate_reconstruction(frames: int, views: int, height: int, width: int,
     if field_method and adversarial.enabled:
         # the projector of the candidate novel angles, one view each (built once), and the
         # novel views rendered for a batch
-        parts["operator"] += _operator_bytes(1, w, adversarial.novel_angles)
+        parts["operator"] += _operator_bytes(1, w, adversarial.novel_angles, sparse=True)
         parts["batch"] += channels * max(1, min(int(config.train.frames_per_batch), t)) \
             * h * w * F32 * 2
     flow = config.flow
