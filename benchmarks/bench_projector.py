@@ -126,8 +126,8 @@ def _case_operator(spec, device, dtype, repeats):
     _sync(device)
     build_s = time.perf_counter() - t0
     op = proj._ops[0]
-    op_bytes = (op._values().numel() * op._values().element_size()
-                + op._indices().numel() * op._indices().element_size()) if sparse \
+    op_bytes = sum(o.crow_indices().nbytes + o.col_indices().nbytes + o.values().nbytes
+                   for o in (proj._ops[0], proj._ops_t[0])) if sparse \
         else op.numel() * op.element_size()
     with torch.no_grad():
         y = proj.forward(vol)
@@ -193,8 +193,8 @@ def _case_alternatives(spec, device, dtype, repeats):
     geom = Geometry.from_angles(angles, 1, h, w)
     vol = _smooth_volume(1, h, w, dtype, device)
     dense_op = Projector(geom, dtype=dtype, device=device, sparse=False)._ops[0]   # (V*W, W*W)
-    coo = Projector(geom, dtype=dtype, device=device, sparse=True)._ops[0]
-    csr = coo.to_sparse_csr()
+    csr = Projector(geom, dtype=dtype, device=device, sparse=True)._ops[0]
+    coo = csr.to_sparse_coo().coalesce()
     # grid_sample: slices as channels (1, Z, Y, X), one sampling grid per view over
     # (s, u) with s stepping one pixel; the contract's ray x = u c - s sin, y = u sin + s c
     coord = torch.arange(w, dtype=torch.float64) - (w - 1) / 2

@@ -87,6 +87,8 @@ SPEC: dict[str, tuple] = {
     "train.seed": I(0, 2**63 - 1),
     "train.device": DEVICE,
     "train.render_chunk": I(1, 65536),
+    # float16 only with a CUDA device (expected_faults; test_float16_needs_cuda)
+    "train.precision": C("float32", "bfloat16", "float16"),
     "conventional.iterations": I(1, 10**9 - 1, null=True),
     "conventional.filter": C("ram-lak", "shepp-logan", "cosine", "hamming", "hann"),
     "conventional.cutoff": R(0, 1, "(]"),
@@ -202,6 +204,8 @@ def expected_faults(tree: Any) -> set[str] | None:
     if train.get("iterations", DEFAULT_ITERATIONS) is None \
             and train.get("time_budget_s", DEFAULT_BUDGET_S) is None:
         return {"config.train.iterations"}
+    if train.get("precision") == "float16" and not str(train.get("device", "cpu")).startswith("cuda"):
+        return {"config.train.precision"}
     return None
 
 
@@ -258,7 +262,7 @@ def good_values(spec: tuple) -> list[Any]:
             vals.append(int(low))
         return vals + ([None] if spec[-1] else [])
     if kind == "choice":
-        return list(spec[1])
+        return [v for v in spec[1] if v != "float16"]     # float16: with CUDA only
     if kind == "flag":
         return [True, False]
     if kind == "name":
@@ -333,6 +337,14 @@ def test_a_run_needs_iterations_or_a_time_budget() -> None:
     with pytest.raises(ValueError, match=r"^config\.train\.iterations: "):
         ReconstructionConfig().updated({"train": {"iterations": None}})
     assert load_preset("fast").updated({"train": {"iterations": 5}}).train.time_budget_s == 60
+
+
+def test_float16_needs_cuda() -> None:
+    with pytest.raises(ValueError, match=r"^config\.train\.precision: float16 needs a CUDA"):
+        ReconstructionConfig().updated({"train": {"precision": "float16"}})
+    if CUDA:
+        cfg = ReconstructionConfig().updated({"train": {"precision": "float16", "device": "cuda"}})
+        assert cfg.train.precision == "float16"
 
 
 def test_unknown_keys_and_non_mappings_are_refused() -> None:

@@ -141,23 +141,34 @@ def test_demo_size_request_passes() -> None:
     assert avail is None or est.total < avail
 
 
+def _operator_nbytes(projector) -> int:
+    """Bytes of a projector's CSR operators and their transposes."""
+    return sum(op.crow_indices().nbytes + op.col_indices().nbytes + op.values().nbytes
+               for op in projector._ops + projector._ops_t)
+
+
 def test_operator_part_matches_the_real_projector() -> None:
-    """Dense (64 wide) and sparse (512 wide) operators: the estimate against the tensors made."""
+    """Dense (64 wide) and sparse (512 wide) operators of the conventional methods, and the
+    sparse ones the field methods' fit builds: the estimate against the tensors made."""
     from xray4d.geometry import Geometry
     from xray4d.projector import Projector
 
-    cfg = resolve_config("default")
+    sirt = resolve_config("default", {"method": "sirt"})
     dense = Projector(Geometry.from_angles([0.0, 23.8], 1, 4, 64))
     assert not dense.sparse
     real = sum(op.element_size() * op.nelement() for op in dense._ops)
-    part = estimate_reconstruction(1, 2, 4, 64, cfg).parts["operator"]
+    part = estimate_reconstruction(1, 2, 4, 64, sirt).parts["operator"]
     assert real <= part <= 3 * real
     sparse = Projector(Geometry.from_angles([0.0, 23.8], 1, 1, 512))
     assert sparse.sparse
-    real = sum(op.indices().nbytes + op.values().nbytes for op in sparse._ops)
-    part = estimate_reconstruction(1, 2, 1, 512, cfg).parts["operator"]
-    # the estimate also holds the arrays the sparse operator is assembled from (coalesce copies)
-    assert real <= part <= 4 * real
+    part = estimate_reconstruction(1, 2, 1, 512, sirt).parts["operator"]
+    # the estimate also holds the arrays the operator is assembled from (coalesce copies)
+    assert _operator_nbytes(sparse) <= part <= 4 * _operator_nbytes(sparse)
+    cfg = resolve_config("default")
+    for width, height in ((64, 4), (512, 1)):
+        fitted = Projector(Geometry.from_angles([0.0, 23.8], 1, height, width), sparse=True)
+        part = estimate_reconstruction(1, 2, height, width, cfg).parts["operator"]
+        assert _operator_nbytes(fitted) <= part <= 4 * _operator_nbytes(fitted)
 
 
 def test_adversarial_novel_views_are_counted_as_the_real_term_builds_them() -> None:
@@ -173,7 +184,7 @@ def test_adversarial_novel_views_are_counted_as_the_real_term_builds_them() -> N
     geometry = Geometry.from_angles([0.0, 23.8], 2, 16, 48)
     data_term = ProjectionDataTerm(Projector(geometry), torch.rand(2, 2, 16, 48), None)
     term = AdversarialTerm(data_term, cfg.adversarial, 0)
-    real = sum(op.element_size() * op.nelement() for op in term.projector._ops)
+    real = _operator_nbytes(term.projector)
     plain = estimate_reconstruction(2, 2, 16, 48, resolve_config("default"))
     with_term = estimate_reconstruction(2, 2, 16, 48, cfg)
     extra = with_term.parts["operator"] - plain.parts["operator"]

@@ -146,14 +146,25 @@ class TrainConfig:
     device: str = "cpu"
     #: render at most this many frames at once when writing the output
     render_chunk: int = 8
+    #: dtype of the field's rendering while fitting: float32, bfloat16 (autocast; CPU and
+    #: CUDA) or float16 (autocast with loss scaling; CUDA only). The projection, the loss
+    #: terms and the optimiser stay float32 (docs/results/performance.md)
+    precision: str = "float32"
 
     def validate(self) -> None:
-        """ConfigError (one line) for an option out of its rule (:data:`RULES`), or no
-        stopping rule (``iterations`` and ``time_budget_s`` both null)."""
+        """ConfigError (one line) for an option out of its rule (:data:`RULES`), no
+        stopping rule (``iterations`` and ``time_budget_s`` both null), or float16 off CUDA."""
         _validate_section(self)
         if self.iterations is None and self.time_budget_s is None:
             raise ConfigError("config.train.iterations", "null and train.time_budget_s null too: "
                               "a run needs at least one of them")
+        if self.precision == "float16" and not self.device.startswith("cuda"):
+            raise ConfigError("config.train.precision", f"float16 needs a CUDA device "
+                              f"(train.device is {self.device}); use bfloat16 on the CPU")
+
+
+#: dtypes of the field's rendering while fitting (``train.precision``)
+PRECISIONS = ("float32", "bfloat16", "float16")
 
 
 #: ramp-filter windows of filtered back-projection (``conventional.filter``)
@@ -328,6 +339,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "seed": Integer(0, 2**63 - 1),  # torch.manual_seed takes 64 bits
         "device": Device(),
         "render_chunk": Integer(1, 65536),
+        "precision": Choice(PRECISIONS),
     },
     "conventional": {
         "iterations": Integer(1, ITERATION_LIMIT, nullable=True),

@@ -2,12 +2,20 @@
 
 Two paths, one convention (``geometry.py``):
 
-* **dense** (default): for each view angle a precomputed linear operator maps one
+* **matrix** (default): for each view angle a precomputed linear operator maps one
   (Y, X) slice to one detector row. Built with Joseph's method (bilinear
   interpolation of the voxel grid, one sample per row or column crossed, the
   same discretisation as ASTRA's ``linear`` 2D projector). All detector rows,
-  views and frames are then a single matrix product, and the adjoint is the
-  transposed product. Differentiable through autograd.
+  views and frames are then matrix products, and the adjoint is the transposed
+  product. The operator is stored dense, or sparse (CSR, with its transpose for
+  the adjoint and the gradient: Joseph's operator has about two nonzeros per
+  detector pixel and line crossed, a dense one does W times the arithmetic).
+  A volume whose slices are stored voxel-major (``torch.channels_last``: memory
+  (B, Y, X, Z), as the X-Hexplane renderer writes them) is projected without any
+  copy: each frame is one (V*W, Y*X) @ (Y*X, Z) product; this is the training
+  path, and it asks for the sparse operator. Row-major volumes (the conventional
+  methods, simulations) are fastest with the dense operator, the default below
+  512 MB of operator: the sparse one must transpose them. Differentiable.
 * **ray-sampled**: arbitrary rays, points along them sampled with trilinear
   interpolation (``grid_sample``) and summed. Slower, but works for any field
   that can be evaluated at points and any ray set (``project_rays``).
@@ -15,13 +23,14 @@ Two paths, one convention (``geometry.py``):
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .geometry import Geometry, centred_coordinates
-# above this many bytes for the stacked operator a sparse matrix is used instead
+# above this many bytes for the stacked dense operator a sparse one is used instead
 from .resources import DENSE_OPERATOR_LIMIT_BYTES
 
 __all__ = ["slice_projection_matrix", "Projector", "project_rays", "project_volume_rays"]
@@ -73,6 +82,7 @@ def slice_projection_matrix(angle_deg: float, width: int, *, dtype=torch.float32
 
 
 def _sparse_operator(angles: np.ndarray, width: int, dtype, device) -> torch.Tensor:
+    """The stacked operator (V*W, W*W) of one angle set as a coalesced sparse COO tensor."""
     rows, cols, vals = [], [], []
     for v, a in enumerate(angles):
         det, vox, w = _joseph_entries(float(a), width)
@@ -85,12 +95,58 @@ def _sparse_operator(angles: np.ndarray, width: int, dtype, device) -> torch.Ten
                                    device=device, check_invariants=True).coalesce()
 
 
+def _csr_pair(angles: np.ndarray, width: int, dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The operator and its transpose as CSR tensors (for the forward and the adjoint)."""
+    coo = _sparse_operator(angles, width, dtype, device)
+    with warnings.catch_warnings():     # "sparse CSR support is in beta"
+        warnings.simplefilter("ignore", UserWarning)
+        return coo.to_sparse_csr(), coo.t().coalesce().to_sparse_csr()
+
+
+def _sparse_columns(op: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """``op @ cols[b]`` for every frame b: (B, K, N) from a CSR ``op`` (M, K) -> (B, M, N)."""
+    out = cols.new_empty(cols.shape[0], op.shape[0], cols.shape[2])
+    for b in range(cols.shape[0]):
+        torch.mm(op, cols[b], out=out[b])
+    return out
+
+
+class _SparseProduct(torch.autograd.Function):
+    """Frames (B, Y*X, Z) -> (B, V*W, Z) through a CSR operator; the gradient is the product
+    with the transposed CSR operator (autograd through ``torch.sparse.mm`` is slower)."""
+
+    @staticmethod
+    def forward(ctx, cols: torch.Tensor, op: torch.Tensor, op_t: torch.Tensor) -> torch.Tensor:
+        ctx.op_t = op_t
+        return _sparse_columns(op, cols)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return _sparse_columns(ctx.op_t, grad.contiguous()), None, None
+
+
+def _as_columns(volume: torch.Tensor) -> torch.Tensor:
+    """Frames (B, Z, Y, X) as (B, Y*X, Z): a view of a voxel-major (channels-last) volume,
+    a transposed copy of any other."""
+    b, z, y, x = volume.shape
+    cl = volume.contiguous(memory_format=torch.channels_last)
+    return cl.permute(0, 2, 3, 1).reshape(b, y * x, z)
+
+
 class Projector:
-    """Dense whole-frame projector for a :class:`Geometry`.
+    """Whole-frame projector for a :class:`Geometry`.
 
     ``forward`` maps volumes (T, Z, Y, X) to projections (T, V, Z, W);
     ``adjoint`` maps projections back to volumes (the exact transpose).
     Both accept a subset of frames, given by their indices in the geometry.
+
+    Args:
+        geometry: the views of every frame.
+        dtype: of the operator; volumes are cast to it (projections accumulate in it).
+        device: where the operator lives.
+        sparse: the operator as CSR (True) or dense (False); None: dense up to
+            ``DENSE_OPERATOR_LIMIT_BYTES`` of operator, sparse above. Voxel-major
+            volumes (the training path) are fastest with the sparse one.
     """
 
     def __init__(self, geometry: Geometry, *, dtype=torch.float32, device=None,
@@ -107,11 +163,14 @@ class Projector:
         self._frame_to_set = np.zeros(geometry.frames, dtype=np.int64) if self.shared \
             else inverse.reshape(-1)
         n_bytes = uniq.size * w * w * w * torch.tensor([], dtype=dtype).element_size()
-        self.sparse = (n_bytes > DENSE_OPERATOR_LIMIT_BYTES) if sparse is None else sparse
+        self.sparse = (n_bytes > DENSE_OPERATOR_LIMIT_BYTES) if sparse is None else bool(sparse)
         self._ops: list[torch.Tensor] = []
+        self._ops_t: list[torch.Tensor] = []      # the CSR transposes (sparse only)
         for a_set in uniq:
             if self.sparse:
-                self._ops.append(_sparse_operator(a_set, w, dtype, self.device))
+                op, op_t = _csr_pair(a_set, w, dtype, self.device)
+                self._ops.append(op)
+                self._ops_t.append(op_t)
             else:
                 self._ops.append(torch.cat([slice_projection_matrix(float(a), w, dtype=dtype,
                                                                     device=self.device)
@@ -122,15 +181,26 @@ class Projector:
             return np.arange(self.geometry.frames)
         return np.asarray(frames, dtype=np.int64).reshape(-1)
 
-    def _apply(self, op: torch.Tensor, x: torch.Tensor, transpose: bool) -> torch.Tensor:
-        # x: (rows, n) ; dense op: (V*W, W*W)
-        if self.sparse:
-            # the dense operand made contiguous: sparse.mm reads it row by row, and on a
-            # transposed view it is ~8x (forward) and ~2.5x (adjoint) slower on CPU
-            if transpose:
-                return torch.sparse.mm(op.t(), x.t().contiguous()).t()
-            return torch.sparse.mm(op, x.t().contiguous()).t()
-        return x @ op if transpose else x @ op.t()
+    def _columns(self, cols: torch.Tensor, sets: np.ndarray, transpose: bool) -> torch.Tensor:
+        """Per frame, operator (or its transpose) @ columns: (B, K, N) -> (B, M, N)."""
+        def one(s: int, c: torch.Tensor) -> torch.Tensor:
+            if self.sparse:
+                op, op_t = self._ops[s], self._ops_t[s]
+                return _SparseProduct.apply(c, *((op_t, op) if transpose else (op, op_t)))
+            return torch.matmul(self._ops[s].t() if transpose else self._ops[s], c)
+
+        if np.all(sets == sets[0]):
+            return one(int(sets[0]), cols)
+        return torch.cat([one(int(s), cols[i:i + 1]) for i, s in enumerate(sets)])
+
+    def _rows(self, x: torch.Tensor, sets: np.ndarray, transpose: bool) -> torch.Tensor:
+        """Dense operator on rows: (B, R, K) @ op.T (or op) -> (B, R, M), no copy of ``x``."""
+        if np.all(sets == sets[0]):
+            op = self._ops[sets[0]]
+            b, r = x.shape[:2]
+            return (x.reshape(b * r, -1) @ (op if transpose else op.t())).reshape(b, r, -1)
+        return torch.stack([x[i] @ (self._ops[s] if transpose else self._ops[s].t())
+                            for i, s in enumerate(sets)])
 
     def forward(self, volume: torch.Tensor, frames=None) -> torch.Tensor:
         """Project volumes (B, Z, Y, X) of the given frames to (B, V, Z, W)."""
@@ -139,15 +209,14 @@ class Projector:
         if volume.dim() != 4 or volume.shape[1:] != g.volume_shape or volume.shape[0] != len(fr):
             raise ValueError(f"volume shape {tuple(volume.shape)} does not match "
                              f"({len(fr)}, {g.height}, {g.width}, {g.width})")
+        volume = volume.to(self.dtype)
         b, z = volume.shape[:2]
         sets = self._frame_to_set[fr]
-        if np.all(sets == sets[0]):
-            out = self._apply(self._ops[sets[0]], volume.reshape(b * z, -1), False)
-            out = out.reshape(b, z, g.views, g.width)
-        else:
-            out = torch.stack([self._apply(self._ops[s], volume[i].reshape(z, -1), False)
-                               for i, s in enumerate(sets)]).reshape(b, z, g.views, g.width)
-        return out.permute(0, 2, 1, 3)
+        if not self.sparse and volume.is_contiguous():
+            out = self._rows(volume.reshape(b, z, -1), sets, False)
+            return out.reshape(b, z, g.views, g.width).permute(0, 2, 1, 3)
+        out = self._columns(_as_columns(volume), sets, False)          # (B, V*W, Z)
+        return out.reshape(b, g.views, g.width, z).transpose(2, 3)
 
     __call__ = forward
 
@@ -160,13 +229,14 @@ class Projector:
             raise ValueError(f"projection shape {tuple(projections.shape)} does not match "
                              f"({len(fr)}, {g.views}, {g.height}, {g.width})")
         b = projections.shape[0]
-        p = projections.permute(0, 2, 1, 3).reshape(b, g.height, g.views * g.width)
         sets = self._frame_to_set[fr]
-        if np.all(sets == sets[0]):
-            out = self._apply(self._ops[sets[0]], p.reshape(b * g.height, -1), True)
-        else:
-            out = torch.stack([self._apply(self._ops[s], p[i], True) for i, s in enumerate(sets)])
-        return out.reshape(b, *g.volume_shape)
+        projections = projections.to(self.dtype)
+        if not self.sparse:
+            p = projections.permute(0, 2, 1, 3).reshape(b, g.height, g.views * g.width)
+            return self._rows(p, sets, True).reshape(b, *g.volume_shape)
+        cols = projections.transpose(2, 3).reshape(b, g.views * g.width, g.height)
+        out = self._columns(cols, sets, True)                        # (B, Y*X, Z)
+        return out.reshape(b, g.width, g.width, g.height).permute(0, 3, 1, 2).contiguous()
 
 
 def project_rays(field_fn, geometry: Geometry, angles_deg: torch.Tensor, rows: torch.Tensor,

@@ -46,11 +46,15 @@ GPU_PARTS = ("recording", "operator", "field", "batch")
 GB = 1e9
 F32 = 4
 #: above this many bytes for the stacked operator the projector (xray4d.projector) uses a sparse
-#: matrix instead; defined here, in a module without torch, so the estimate follows the same switch
+#: matrix instead (the training path always does); defined here, in a module without torch, so
+#: the estimate follows the same switch
 DENSE_OPERATOR_LIMIT_BYTES = 512 * 2**20
-#: bytes per nonzero of a coalesced sparse COO operator: two int64 indices and a float32
-#: value, plus the float64/int64 arrays it is assembled from
-SPARSE_BYTES_PER_NONZERO = 2 * 8 + 4 + 3 * 8
+#: bytes per nonzero of the projector's operator (xray4d.projector): the CSR operator and its
+#: CSR transpose, an int64 column index and a float32 value each
+SPARSE_BYTES_PER_NONZERO = 2 * (8 + 4)
+#: bytes per nonzero of one angle set's operator while it is built: the coalesced COO tensor
+#: (two int64 indices and a value) and the float64/int64 arrays it is assembled from
+SPARSE_BUILD_BYTES_PER_NONZERO = (2 * 8 + 4) + 3 * 8
 #: live float32 copies of one batch volume during a training step with the linear decoder
 #: (pair-term buffers, the activation and its gradient path, the projection's input;
 #: measured 5-10 at 64^3-128^3)
@@ -174,14 +178,19 @@ def available_memory() -> int | None:
     return min(known) if known else None
 
 
-def _operator_bytes(views: int, width: int, angle_sets: int) -> int:
-    """The projector's operator: dense (V*W, W*W) float32 per angle set, sparse above 512 MiB."""
+def _operator_bytes(views: int, width: int, angle_sets: int, sparse: bool = False) -> int:
+    """The projector's operator per angle set: dense (V*W, W*W) float32 up to 512 MiB unless
+    ``sparse`` (the training path), else CSR with its transpose, and the arrays one set is
+    built from."""
     dense = angle_sets * views * width ** 3 * F32
-    if dense <= DENSE_OPERATOR_LIMIT_BYTES:
+    if not sparse and dense <= DENSE_OPERATOR_LIMIT_BYTES:
         # plus one float64 (W, W*W) matrix per angle while it is assembled
         return dense + width ** 3 * 8
     # Joseph's method: two weights per detector column and row (or column) crossed
-    return angle_sets * views * 2 * width * width * SPARSE_BYTES_PER_NONZERO
+    nonzeros = views * 2 * width * width
+    row_pointers = (views * width + width * width + 2) * 8
+    return angle_sets * (nonzeros * SPARSE_BYTES_PER_NONZERO + row_pointers) \
+        + nonzeros * SPARSE_BUILD_BYTES_PER_NONZERO
 
 
 def _plane_bytes(config: "ReconstructionConfig", frames: int, height: int, width: int) -> int:
@@ -254,10 +263,12 @@ def estimate_reconstruction(frames: int, views: int, height: int, width: int,
     proj = t * v * h * w * F32
     parts = {"recording": 0 if in_memory else recorded,
              "truth": t * vox * F32 if truth and not in_memory else 0,
-             "operator": _operator_bytes(v, w, max(1, min(int(angle_sets), t)))}
+             "operator": 0}
     method = config.method
     if field_method is None:
         field_method = method in FIELD_METHODS
+    # the field methods project their voxel-major frames through the sparse operator
+    parts["operator"] = _operator_bytes(v, w, max(1, min(int(angle_sets), t)), field_method)
     if not field_method:
         parts["libraries"] = CONVENTIONAL_LIBRARY_BYTES
         parts["working volumes"] = CONVENTIONAL_VOLUME_COPIES * t * vox * F32
@@ -286,7 +297,7 @@ def estimate_reconstruction(frames: int, views: int, height: int, width: int,
     if field_method and adversarial.enabled:
         # the projector of the candidate novel angles, one view each (built once), and the
         # novel views rendered for a batch
-        parts["operator"] += _operator_bytes(1, w, adversarial.novel_angles)
+        parts["operator"] += _operator_bytes(1, w, adversarial.novel_angles, sparse=True)
         parts["batch"] += channels * max(1, min(int(config.train.frames_per_batch), t)) \
             * h * w * F32 * 2
     flow = config.flow

@@ -7,6 +7,7 @@ import time
 
 from ..cli import (ITERATIONS, SEED, TIME_BUDGET_S, UsageError, float_range,
                    read_config_overrides, with_range)
+from ..config import PRECISIONS
 
 #: the largest value of the object a user may state: values of f per voxel (attenuation or
 #: refractive decrement times the voxel size, or a simulation's 1) lie far below; measured
@@ -16,6 +17,13 @@ VALUE_MAX = float_range(0.0, 1e6, lo_open=True)
 #: data term of O(1) at the start, weights above 100 leave the measured views unexplained)
 ADVERSARIAL_WEIGHT = float_range(0.0, 100.0, lo_open=True)
 from .convert import add_import_arguments, import_options
+
+
+def add_precision_argument(p: argparse.ArgumentParser) -> None:
+    """``--precision``: the dtype of the field's rendering while fitting (``train.precision``)."""
+    p.add_argument("--precision", choices=PRECISIONS,
+                   help="dtype of the field's rendering while fitting (default float32; "
+                        "float16 on CUDA only)")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -44,6 +52,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=with_range("number of iterations", ITERATIONS))
     p.add_argument("--seed", type=SEED, help=with_range("random seed (default 0)", SEED))
     p.add_argument("--device", choices=("cpu", "cuda"), help="where to compute (default cpu)")
+    add_precision_argument(p)
     p.add_argument("--value-max", type=VALUE_MAX, metavar="V",
                    help=with_range("known largest value of the object (e.g. the liquid's); "
                                    "default: estimated", VALUE_MAX))
@@ -121,6 +130,8 @@ def build_config(args: argparse.Namespace):
         if args.device == "cuda" and not torch.cuda.is_available():
             raise UsageError("--device: cuda requested but no CUDA device is available")
         train["device"] = args.device
+    if getattr(args, "precision", None):
+        train["precision"] = args.precision
     field = {}
     if args.value_max is not None:
         if not (math.isfinite(args.value_max) and args.value_max > 0):

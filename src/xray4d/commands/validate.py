@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..cli import (ITERATIONS, SEED, TIME_BUDGET_S, UsageError, check_output, float_range,
                    int_range, with_range)
-from .reconstruct import VALUE_MAX
+from .reconstruct import VALUE_MAX, add_precision_argument
 
 __all__ = ["add_parser", "run"]
 
@@ -64,6 +64,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stop", choices=("fixed", "auto"),
                    help="how each fit ends (see xray4d reconstruct --stop)")
     p.add_argument("--device", choices=("cpu", "cuda"), help="where to compute (default cpu)")
+    add_precision_argument(p)
     p.add_argument("--value-max", type=VALUE_MAX, metavar="V",
                    help=with_range("known largest value of the object (e.g. the liquid's); "
                                    "default: estimated", VALUE_MAX))

@@ -6,11 +6,16 @@ what gives coherent movies from very few views.
 
 The dense path never interpolates in 3D: on the voxel grid the pairs
 factorise, so a frame is built from 2D plane slices resampled by small
-interpolation matrices. With the linear decoder the (N^3 x 3C) feature tensor
-is never formed; each pair contributes one batched matrix product.
+interpolation matrices (none where the planes are at the grid's resolution).
+With the linear decoder the (N^3 x 3C) feature tensor is never formed: the
+decoder's weights are folded into the time planes and the pairs become two
+matrix products written into one buffer (:mod:`.pair_frames`), voxel-major
+(memory (B, Y, X, Z), ``torch.channels_last`` for the (B, Z, Y, X) frames), the
+layout the projector consumes without a copy.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -18,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import Field
+from .pair_frames import pair_frames
 
 __all__ = ["HexPlaneField", "interpolation_matrix"]
 
@@ -45,6 +51,15 @@ def interpolation_matrix(coords: torch.Tensor, resolution: int) -> torch.Tensor:
 def _grid(n: int, device, dtype) -> torch.Tensor:
     return torch.linspace(-1, 1, n, device=device, dtype=dtype) if n > 1 else \
         torch.zeros(1, device=device, dtype=dtype)
+
+
+@functools.lru_cache(maxsize=64)
+def _grid_matrix(n: int, resolution: int, dtype: torch.dtype,
+                 device: torch.device) -> torch.Tensor | None:
+    """Interpolation (n, R) of R plane nodes onto n grid nodes; None when they coincide."""
+    if n == resolution:
+        return None
+    return interpolation_matrix(_grid(n, device, dtype), resolution)
 
 
 class HexPlaneField(Field):
@@ -200,30 +215,37 @@ class HexPlaneField(Field):
         return out.squeeze(1) if self.outputs == 1 else out
 
     # ------------------------------------------------------------ dense path
-    def _plane_on_grid(self, name: str, mats: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Plane 'ab' resampled on the grid/time samples: (C, n_b, n_a)."""
-        p = self.planes[name]
-        return torch.matmul(torch.matmul(mats[name[1]], p), mats[name[0]].t())
-
-    def render_frames(self, times: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
+    def _resampled(self, times: torch.Tensor,
+                   shape: tuple[int, int, int]) -> dict[str, torch.Tensor]:
+        """Every plane on the grid / time samples: 'ab' -> (C, n_b, n_a); planes at the grid's
+        resolution are used as they are."""
         z, y, x = shape
         dev, dt = self.planes["xy"].device, self.planes["xy"].dtype
         rz, ry, rx = self.space_resolution
-        mats = {"x": interpolation_matrix(_grid(x, dev, dt), rx),
-                "y": interpolation_matrix(_grid(y, dev, dt), ry),
-                "z": interpolation_matrix(_grid(z, dev, dt), rz),
+        mats = {"x": _grid_matrix(x, rx, dt, dev), "y": _grid_matrix(y, ry, dt, dev),
+                "z": _grid_matrix(z, rz, dt, dev),
                 "t": interpolation_matrix(times.to(dev, dt), self.time_resolution)}
-        g = {name: self._plane_on_grid(name, mats) for name in self.planes.keys()}
+        out = {}
+        for name, p in self.planes.items():
+            rows, cols = mats[name[1]], mats[name[0]]
+            if rows is not None:
+                p = torch.matmul(rows, p)
+            out[name] = p if cols is None else torch.matmul(p, cols.t())
+        return out
+
+    def render_frames(self, times: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
+        """Frames (B, Z, Y, X) (or (B, O, Z, Y, X)) at normalised times (B,) on the grid.
+
+        With the linear decoder the frames are voxel-major (``torch.channels_last``) and
+        computed in the autocast dtype when autocast is on for the planes' device.
+        """
+        z, y, x = shape
+        g = self._resampled(times, shape)
         # g['xy']: (C, Y, X); g['xz']: (C, Z, X); g['yz']: (C, Z, Y)
         # g['zt']: (C, B, Z); g['yt']: (C, B, Y); g['xt']: (C, B, X)
         b = times.shape[0]
         if self.decoder_kind == "linear":
-            per_output = [self._linear_frames(g, self.weight[o], self.bias[o], b, shape)
-                          for o in range(self.outputs)]
-            raw = per_output[0].unsqueeze(1) if self.outputs == 1 else \
-                torch.stack(per_output, dim=1)                              # (B, O, Z, Y, X)
-            out = self._activate(raw, 1)
-            return out[:, 0] if self.outputs == 1 else out
+            return self._linear_frames(g, b, shape)
         c = self.channels
         f1 = g["zt"].permute(1, 2, 0)[:, :, None, None, :] * g["xy"].permute(1, 2, 0)[None, None]
         f2 = g["yt"].permute(1, 2, 0)[:, None, :, None, :] * g["xz"].permute(1, 2, 0)[None, :, None]
@@ -233,23 +255,20 @@ class HexPlaneField(Field):
         out = self._activate(self.mlp(feats), -1)                          # (B, Z, Y, X, O)
         return out[..., 0] if self.outputs == 1 else out.permute(0, 4, 1, 2, 3)
 
-    def _linear_frames(self, g: dict[str, torch.Tensor], w: torch.Tensor, bias: torch.Tensor,
-                       b: int, shape: tuple[int, int, int]) -> torch.Tensor:
-        """Raw values (B, Z, Y, X) of one output of the linear decoder from the resampled planes.
-
-        All three pair terms land in one contiguous (B*Z, Y, X) buffer: one matmul
-        for xy*zt, then two batched matmuls over (frame, slice) accumulated in place.
-        """
-        z, y, x = shape
-        c = self.channels
-        zt = (g["zt"] * w[0][:, None, None]).permute(1, 2, 0).reshape(b * z, c)
-        raw = torch.addmm(bias.expand(b * z, y * x), zt, g["xy"].reshape(c, y * x))
-        raw = raw.view(b * z, y, x)
-        yt = (g["yt"] * w[1][:, None, None]).permute(1, 2, 0)            # (B, Y, C)
-        left = yt[:, None].expand(b, z, y, c).reshape(b * z, y, c)
-        right = g["xz"].permute(1, 0, 2)[None].expand(b, z, c, x).reshape(b * z, c, x)
-        raw = torch.baddbmm(raw, left, right)
-        yz = (g["yz"] * w[2][:, None, None]).permute(1, 2, 0)            # (Z, Y, C)
-        left = yz[None].expand(b, z, y, c).reshape(b * z, y, c)
-        right = g["xt"].permute(1, 0, 2)[:, None].expand(b, z, c, x).reshape(b * z, c, x)
-        return torch.baddbmm(raw, left, right).view(b, z, y, x)
+    def _linear_frames(self, g: dict[str, torch.Tensor], b: int,
+                       shape: tuple[int, int, int]) -> torch.Tensor:
+        """Frames of the linear decoder from the resampled planes, voxel-major."""
+        dev = g["xy"].device.type
+        dt = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else g["xy"].dtype
+        g = {k: v.to(dt) for k, v in g.items()}
+        fused = self.outputs == 1 and self.activation == "sigmoid" and not self.relative
+        per_output = []
+        for o in range(self.outputs):
+            w = self.weight[o].to(dt)
+            per_output.append(pair_frames(g, w, self.bias[o].to(dt), b, shape,
+                                          self.value_bounds[o] if fused else None))
+        if fused:
+            return per_output[0].permute(0, 3, 1, 2)                       # (B, Z, Y, X)
+        raw = torch.stack(per_output, dim=1)                               # (B, O, Y, X, Z)
+        out = self._activate(raw, 1).permute(0, 1, 4, 2, 3)                # (B, O, Z, Y, X)
+        return out[:, 0] if self.outputs == 1 else out

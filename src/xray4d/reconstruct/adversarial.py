@@ -200,7 +200,7 @@ class AdversarialTerm(LossTerm):
         self.allowed = torch.as_tensor(allowed, dtype=torch.float32)
         bank_geometry = Geometry.from_angles(self.bank[:, None], len(self.bank),
                                              geometry.height, geometry.width)
-        self.projector = Projector(bank_geometry, device=dev)
+        self.projector = Projector(bank_geometry, device=dev, sparse=True)    # voxel-major frames
         h, w = data_term.measured.shape[-2:]
         self.patch = min(config.patch_px, h, w)
         self.baseline = 0.0 if data_term.measurement is None else 1.0

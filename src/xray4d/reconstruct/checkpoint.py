@@ -30,10 +30,10 @@ __all__ = ["CHECKPOINT_FORMAT", "run_fingerprint", "save_checkpoint", "load_chec
 
 CHECKPOINT_FORMAT = "xray4d-checkpoint-2"
 
-#: config values that may change between a run and its resume: where it runs and how
-#: often it checkpoints, and how long it goes on (a resumed run may be given more time;
-#: the presets differ only in that)
-_RESUMABLE_CHANGES = {("train", "device"), ("train", "checkpoint_every_s"),
+#: config values that may change between a run and its resume: where and in which precision
+#: it renders and how often it checkpoints, and how long it goes on (a resumed run may be
+#: given more time; the presets differ only in that)
+_RESUMABLE_CHANGES = {("train", "device"), ("train", "precision"), ("train", "checkpoint_every_s"),
                       ("train", "render_chunk"), ("train", "iterations"),
                       ("train", "time_budget_s"), ("conventional", "iterations"), ("preset",)}
 

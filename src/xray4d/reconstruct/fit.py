@@ -102,7 +102,8 @@ def fit_field(model: FieldModel, data: "MeasuredData", config: ReconstructionCon
     vc, fit_mask, watched = config.validation, data.fit_mask, None
     if vc.stop == "auto":
         fit_mask, watched = auto_stop_masks(vc, fit_mask, rec.projections.shape)
-    data_term = ProjectionDataTerm(Projector(rec.geometry, device=dev),
+    # sparse: the rendered frames are voxel-major, which the CSR operator reads without a copy
+    data_term = ProjectionDataTerm(Projector(rec.geometry, device=dev, sparse=True),
                                    torch.as_tensor(rec.projections, dtype=torch.float32, device=dev),
                                    data.model, channels=model.channels,
                                    mask=None if fit_mask is None

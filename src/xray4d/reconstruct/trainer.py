@@ -28,6 +28,7 @@ from ..fields.base import Field
 from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import agree, average_gradients, is_writer, shard, world
 from .losses import LossTerm, Step
+from .precision import grad_scaler, render_precision
 from .schedule import learning_rate_factor
 
 __all__ = ["FieldModel", "WeightAverage", "StopCriterion", "Trainer", "TrainOutcome"]
@@ -139,6 +140,14 @@ class TrainOutcome:
     weights: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
+def _backward(loss: torch.Tensor, scaler) -> None:
+    """Back-propagate ``loss``, through the loss scaler of float16 training when there is one."""
+    if scaler is None:
+        loss.backward()
+    else:
+        scaler.scale(loss).backward()
+
+
 def _progress_bar(tc: TrainConfig, it: int, elapsed: float, progress: bool, desc: str):
     total = tc.iterations if tc.iterations else int(math.ceil(tc.time_budget_s))
     return tqdm(total=total, initial=min(it, total) if tc.iterations else int(elapsed),
@@ -188,7 +197,8 @@ class Trainer:
     def _optimizer(self, fld: Field) -> torch.optim.Optimizer:
         own = [g for term in self.terms for g in term.parameter_groups()]
         groups = [{**g, "base_lr": g["lr"]} for g in self.model.parameter_groups(fld) + own]
-        return torch.optim.Adam(groups)
+        # one fused update of every parameter, not a loop over them (CPU and CUDA)
+        return torch.optim.Adam(groups, fused=True)
 
     def _progress_fraction(self, it: int, elapsed: float) -> float:
         tc = self.train
@@ -245,7 +255,9 @@ class Trainer:
         """Render the batch and evaluate every term: (total loss, unweighted values)."""
         fld = s["field"]
         times = self.times[idx.to(self.times.device)]
-        volume = self.model.render(fld, times)
+        with render_precision(self.train.precision, times.device):
+            volume = self.model.render(fld, times)
+        volume = volume.float()         # the projection and the loss terms in float32
         step = Step(fld, idx, times, volume, self.model.prior_volume(volume), s["it"],
                     s.get("fraction", 0.0))
         values = [term.value(step) for term in self.terms]
@@ -260,14 +272,14 @@ class Trainer:
         return bool(budget) and elapsed + render_cost >= budget
 
     def _backward_together(self, s: dict[str, Any], loss: torch.Tensor,
-                           values: list[torch.Tensor], share: float, render_cost: float
-                           ) -> tuple[list[float], bool]:
+                           values: list[torch.Tensor], share: float, render_cost: float,
+                           scaler=None) -> tuple[list[float], bool]:
         """Several processes: each weights its loss by its share of the batch (so that the
         processes' mean is the batch's mean), back-propagates, and one all-reduce averages
         the gradients, the loss values and whether the budget is spent after this step."""
         loss, values = loss * share, [v * share for v in values]
         s["opt"].zero_grad(set_to_none=True)
-        loss.backward()
+        _backward(loss, scaler)
         return average_gradients([p for g in s["opt"].param_groups for p in g["params"]],
                                  [float(v.detach()) for v in (loss, *values)],
                                  self._budget_spent(self.elapsed(), render_cost))
@@ -336,6 +348,7 @@ class Trainer:
                             self.desc)
         stopped_by = "iterations"
         dev = self.times.device
+        scaler = grad_scaler(tc.precision, dev)
         # with several processes, whether the budget is spent is agreed on with each step's
         # gradients (one all-reduce), for the step after; before the first, on its own
         spent = self._budget_spent(self.elapsed(), render_cost)
@@ -356,14 +369,18 @@ class Trainer:
             loss, values = self._step(s, idx)
             if size > 1:
                 agreed, spent = self._backward_together(s, loss, values, idx.numel() * size
-                                                        / drawn.numel(), render_cost)
+                                                        / drawn.numel(), render_cost, scaler)
                 self._guard(s, agreed[0], bar)
             else:
                 agreed = [float(v.detach()) for v in (loss, *values)]
                 self._guard(s, agreed[0], bar)
                 s["opt"].zero_grad(set_to_none=True)
-                loss.backward()
-            s["opt"].step()
+                _backward(loss, scaler)
+            if scaler is None:
+                s["opt"].step()
+            else:
+                scaler.step(s["opt"])
+                scaler.update()
             self.average.update(s["field"])
             s["it"] += 1
             for term, value in zip(self.terms, agreed[1:]):
