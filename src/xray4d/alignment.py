@@ -8,7 +8,9 @@ images at the points the real pixels see (bicubic, zero outside the virtual dete
 on simulated misaligned recordings it has about half the model error of bilinear
 interpolation, whose half-pixel shifts blur like a two-pixel box), differentiably in the images and in the parameters (the self-calibration's gradients);
 :func:`to_detectors_adjoint` is its exact transpose in the images (for the adjoint of the
-projector: back-projection, SIRT, CGLS, FBP).
+projector: back-projection, SIRT, CGLS, FBP). :func:`from_detectors` is the approximate
+inverse, measured images brought onto the virtual detector (for estimates that read
+projections as if aligned, e.g. the value bound).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import torch.nn.functional as F
 
 from .geometry import detector_to_virtual
 
-__all__ = ["detector_grid", "to_detectors", "to_detectors_adjoint"]
+__all__ = ["detector_grid", "to_detectors", "to_detectors_adjoint", "from_detectors"]
 
 
 def detector_grid(shift: torch.Tensor, tilt_deg: torch.Tensor, magnification: torch.Tensor,
@@ -71,3 +73,26 @@ def to_detectors_adjoint(detector: torch.Tensor, shift: torch.Tensor, tilt_deg: 
         y = to_detectors(x, shift.detach(), tilt_deg.detach(), magnification.detach())
         (grad,) = torch.autograd.grad(y, x, grad_outputs=detector.detach())
     return grad
+
+
+def from_detectors(detector: torch.Tensor, shift: torch.Tensor, tilt_deg: torch.Tensor,
+                   magnification: torch.Tensor) -> torch.Tensor:
+    """Images on the real detectors (B, V, H, W) brought onto the virtual one: the inverse
+    mapping, bicubic, zero where a virtual pixel falls outside the real detector."""
+    b, v, h, w = detector.shape
+    dt, dev = detector.dtype, detector.device
+    rows = torch.arange(h, device=dev, dtype=dt)[None, :, None] - (h - 1) / 2.0
+    cols = torch.arange(w, device=dev, dtype=dt)[None, None, :] - (w - 1) / 2.0
+    sh = shift.reshape(b * v, 1, 1, 2).to(dt)
+    phi = tilt_deg.reshape(b * v, 1, 1).to(dt) * (torch.pi / 180.0)
+    m = magnification.reshape(b * v, 1, 1).to(dt)
+    c, s = torch.cos(phi), torch.sin(phi)
+    # d = m R(phi) (u, z) + shift, the inverse of geometry.detector_to_virtual
+    a = m * (cols * c - rows * s) + sh[..., 0]
+    bb = m * (cols * s + rows * c) + sh[..., 1]
+    sx = (w - 1) / 2.0 if w > 1 else 1.0
+    sz = (h - 1) / 2.0 if h > 1 else 1.0
+    grid = torch.stack([a / sx, bb / sz], dim=-1)
+    out = F.grid_sample(detector.reshape(b * v, 1, h, w), grid, mode="bicubic",
+                        padding_mode="zeros", align_corners=True)
+    return out.reshape(b, v, h, w)
