@@ -12,13 +12,16 @@ terms too, and so is the flow prior (:mod:`.flow`), which fits parameters of its
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
 
 from ..fields.base import Field
 from ..projector import Projector
+
+if TYPE_CHECKING:
+    from .calibration import DetectorCalibration
 
 __all__ = ["Step", "LossTerm", "ProjectionDataTerm"]
 
@@ -105,7 +108,8 @@ class ProjectionDataTerm(LossTerm):
     def __init__(self, projector: Projector, measured: torch.Tensor,
                  measurement: Callable[[torch.Tensor], torch.Tensor] | None = None,
                  channels: int = 1, weight: float = 1.0,
-                 mask: torch.Tensor | None = None, calibration: Any = None) -> None:
+                 mask: torch.Tensor | None = None,
+                 calibration: "DetectorCalibration | None" = None) -> None:
         super().__init__(weight)
         self.calibration = calibration
         self.projector = projector
