@@ -95,3 +95,32 @@ def test_cli_refuses_calibrate_for_a_conventional_method(tmp_path, capsys) -> No
                      "--method", "sirt", "--calibrate", "--no-preview", "--quiet"])
     assert code == 2 and not (tmp_path / "o.h5").exists()
     assert "--calibrate" in capsys.readouterr().err
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_resume_keeps_the_calibrated_geometry(tmp_path) -> None:
+    """The corrections are part of the checkpoint: a resumed run ends where a whole one does."""
+    from xray4d.reconstruct.hexplane import HexPlaneReconstructor
+    torch.set_num_threads(1)
+    rec = _misaligned(12, 2, noise=0.01)
+    cfg = resolve_config("default", {"train": {"iterations": 40, "time_budget_s": None,
+                                               "checkpoint_every_s": 0.0},
+                                     "calibration": {"enabled": True}})
+    full = HexPlaneReconstructor(rec, cfg, progress=False).fit()
+
+    def kill_at_25(it: int, loss: float, elapsed: float) -> None:
+        if it == 25:
+            raise _Killed
+
+    ckpt = tmp_path / "run.ckpt"
+    with pytest.raises(_Killed):
+        HexPlaneReconstructor(rec, cfg, ckpt, progress=False, on_step=kill_at_25).fit()
+    resumed = HexPlaneReconstructor(rec, cfg, ckpt, progress=False).fit(resume=True)
+    a = full.reconstruction.config["resolved"]["calibration"]
+    b = resumed.reconstruction.config["resolved"]["calibration"]
+    np.testing.assert_allclose(b["detector_shift_px"], a["detector_shift_px"], atol=1e-3)
+    np.testing.assert_allclose(b["magnification"], a["magnification"], atol=1e-4)
+    assert np.any(np.asarray(a["detector_shift_px"]) != 0)
