@@ -133,9 +133,17 @@ SPEC: dict[str, tuple] = {
     "adversarial.novel_angles": I(1, 360),
     "adversarial.match_noise": FLAG,
     "adversarial.angle_gap_deg": R(0, 45),
+    # issue 24: self-calibration of the detector geometry
+    "calibration.enabled": FLAG,
+    "calibration.warmup_fraction": R(0, 1, "[)"),
+    "calibration.lr_shift_px": R(0, 10, "(]"),
+    "calibration.lr_tilt_deg": R(0, 10, "(]"),
+    "calibration.lr_log_magnification": R(0, 1, "(]"),
+    "calibration.tilt": FLAG,
+    "calibration.magnification": FLAG,
 }
 SECTIONS = ("field", "regularizers", "train", "conventional", "physics", "validation", "flow",
-            "adversarial")
+            "adversarial", "calibration")
 #: the default preset's stopping rule (src/xray4d/presets/default.yaml)
 DEFAULT_ITERATIONS, DEFAULT_BUDGET_S = None, 120
 

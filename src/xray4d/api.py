@@ -168,7 +168,15 @@ def reconstruct_file(recording_path: str | os.PathLike, out: str | os.PathLike,
 def _preview_title(method: str, recording_path: str | os.PathLike, result: FitResult) -> str:
     """The previews' title: method and file, and the value bound's diagnostic where there is one."""
     title = f"{method}: {Path(recording_path).name}"
-    bound = result.reconstruction.config.get("resolved", {}).get("value_bound")
+    resolved = result.reconstruction.config.get("resolved", {})
+    bound = resolved.get("value_bound")
     if bound:
         title += f"\n{describe_bound(bound)}"
+    found = resolved.get("calibration")
+    if found:       # view 0 is the reference
+        title += "\ncalibrated detectors: " + "; ".join(
+            f"view {v} shift ({s[0]:+.2f}, {s[1]:+.2f}) px, tilt {t:+.2f} deg, x{m:.3f}"
+            for v, (s, t, m) in enumerate(zip(found["detector_shift_px"],
+                                              found["detector_tilt_deg"],
+                                              found["magnification"])) if v)
     return title

@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from .config_adversarial import ADVERSARIAL_RULES, AdversarialConfig
+from .config_calibration import CALIBRATION_RULES, CalibrationConfig
 from .config_flow import FLOW_RULES, FlowConfig
 from .config_files import (MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH, MAX_CONFIG_NODES, parse_yaml,
                            read_config_bytes)
@@ -265,6 +266,7 @@ class ReconstructionConfig:
     validation: ValidationConfig = dataclasses.field(default_factory=ValidationConfig)
     flow: FlowConfig = dataclasses.field(default_factory=FlowConfig)
     adversarial: AdversarialConfig = dataclasses.field(default_factory=AdversarialConfig)
+    calibration: CalibrationConfig = dataclasses.field(default_factory=CalibrationConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -364,6 +366,7 @@ RULES: dict[str, dict[str, Rule]] = {
     "validation": VALIDATION_RULES,       # config_validation.py
     "flow": FLOW_RULES,                   # config_flow.py
     "adversarial": ADVERSARIAL_RULES,     # config_adversarial.py
+    "calibration": CALIBRATION_RULES,     # config_calibration.py
 }
 
 #: section name -> its dataclass
@@ -371,7 +374,8 @@ SECTIONS: dict[str, type] = {"field": FieldConfig, "regularizers": RegularizerCo
                              "train": TrainConfig, "conventional": ConventionalConfig,
                              "physics": PhysicsConfig, "validation": ValidationConfig,
                              "flow": FlowConfig,
-                             "adversarial": AdversarialConfig}
+                             "adversarial": AdversarialConfig,
+                             "calibration": CalibrationConfig}
 _SECTION_OF: dict[type, str] = {cls: name for name, cls in SECTIONS.items()}
 _SECTION_OF[ReconstructionConfig] = ""
 

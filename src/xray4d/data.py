@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .geometry import Geometry
+from .geometry import DetectorGeometry, Geometry
 
 __all__ = ["Recording", "Reconstruction", "FitResult", "QUANTITIES"]
 
@@ -79,6 +79,8 @@ class Reconstruction:
     attrs: dict[str, str] = field(default_factory=dict)
     #: (T, 3, Z, Y, X) velocity (vx, vy, vz) in voxels per second of the flow prior, or None
     velocity: np.ndarray | None = None
+    #: the detector geometry found by self-calibration (``--calibrate``), or None
+    detector: DetectorGeometry | None = None
 
 
 @dataclass

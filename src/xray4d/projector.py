@@ -19,6 +19,11 @@ Two paths, one convention (``geometry.py``):
 * **ray-sampled**: arbitrary rays, points along them sampled with trilinear
   interpolation (``grid_sample``) and summed. Slower, but works for any field
   that can be evaluated at points and any ray set (``project_rays``).
+
+Both honour the per-view detector geometry (``Geometry.detector``): the dense path projects
+onto the virtual detector and resamples onto each real one (:mod:`.alignment`); the
+ray-sampled path sends each real pixel's ray through the virtual point it sees. With ideal
+detectors nothing is resampled.
 """
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .alignment import to_detectors, to_detectors_adjoint
 from .geometry import Geometry, centred_coordinates
 # above this many bytes for the stacked dense operator a sparse one is used instead
 from .resources import DENSE_OPERATOR_LIMIT_BYTES
@@ -202,8 +208,24 @@ class Projector:
         return torch.stack([x[i] @ (self._ops[s] if transpose else self._ops[s].t())
                             for i, s in enumerate(sets)])
 
+    def detector_parameters(self, frames=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Shift (B, V, 2), tilt (B, V), magnification (B, V) of the frames' detectors."""
+        d = self.geometry.detector
+        if d is None:
+            raise ValueError("the geometry has ideal detectors")
+        return d.tensors(self._frames(frames), dtype=self.dtype, device=self.device)
+
     def forward(self, volume: torch.Tensor, frames=None) -> torch.Tensor:
-        """Project volumes (B, Z, Y, X) of the given frames to (B, V, Z, W)."""
+        """Project volumes (B, Z, Y, X) of the given frames to (B, V, Z, W) on the real
+        detectors (the geometry's shift, tilt and magnification of each view)."""
+        out = self.project_virtual(volume, frames)
+        if self.geometry.aligned:
+            return out
+        return to_detectors(out, *self.detector_parameters(frames))
+
+    def project_virtual(self, volume: torch.Tensor, frames=None) -> torch.Tensor:
+        """Project volumes (B, Z, Y, X) of the given frames to (B, V, Z, W) on the virtual
+        (ideal) detector."""
         g = self.geometry
         fr = self._frames(frames)
         if volume.dim() != 4 or volume.shape[1:] != g.volume_shape or volume.shape[0] != len(fr):
@@ -228,6 +250,8 @@ class Projector:
                 projections.shape[1:] != (g.views, g.height, g.width):
             raise ValueError(f"projection shape {tuple(projections.shape)} does not match "
                              f"({len(fr)}, {g.views}, {g.height}, {g.width})")
+        if not g.aligned:
+            projections = to_detectors_adjoint(projections, *self.detector_parameters(frames))
         b = projections.shape[0]
         sets = self._frame_to_set[fr]
         projections = projections.to(self.dtype)
@@ -242,7 +266,8 @@ class Projector:
 def project_rays(field_fn, geometry: Geometry, angles_deg: torch.Tensor, rows: torch.Tensor,
                  cols: torch.Tensor, n_samples: int, times: torch.Tensor | None = None,
                  chunk: int = 1 << 20, margin: float = 0.0,
-                 dtype: torch.dtype = torch.float32) -> torch.Tensor:
+                 dtype: torch.dtype = torch.float32, frames: torch.Tensor | None = None,
+                 views: torch.Tensor | None = None) -> torch.Tensor:
     """Ray-sampled line integrals of a field given as a function of points.
 
     Args:
@@ -254,12 +279,14 @@ def project_rays(field_fn, geometry: Geometry, angles_deg: torch.Tensor, rows: t
             voxel, 2 / (W - 1), so that its interpolant is integrated to where it reaches zero.
         dtype: dtype of the sample points.
         times: optional normalised time of each ray, shape (R,).
+        frames, views: frame and view of each ray (R,); needed when the detectors are not
+            ideal (:meth:`~xray4d.geometry.Geometry.ray_points`).
 
     Returns:
         line integrals of shape (R,).
     """
     pts, ds = geometry.ray_points(angles_deg, rows, cols, n_samples, device=rows.device,
-                                  dtype=dtype, margin=margin)
+                                  dtype=dtype, margin=margin, frames=frames, views=views)
     r = pts.shape[0]
     flat = pts.reshape(-1, 3)
     inside = (flat[:, :2].abs() <= 1.0 + margin + 1e-6).all(dim=1) & (flat[:, 2].abs() <= 1.0 + 1e-6)
@@ -300,6 +327,8 @@ def project_volume_rays(volume: torch.Tensor, geometry: Geometry, frame: int = 0
         a = torch.full((kk.numel(),), float(g.angles_deg[frame, v]), dtype=torch.float64)
         proj = project_rays(sample, g, a, kk.reshape(-1).to(volume.device),
                             jj.reshape(-1).to(volume.device), n_samples,
-                            margin=2.0 / (g.width - 1) if g.width > 1 else 0.0, dtype=dtype)
+                            margin=2.0 / (g.width - 1) if g.width > 1 else 0.0, dtype=dtype,
+                            frames=torch.full_like(a, frame, dtype=torch.long),
+                            views=torch.full_like(a, v, dtype=torch.long))
         out.append(proj.reshape(g.height, g.width))
     return torch.stack(out)

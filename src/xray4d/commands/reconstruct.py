@@ -86,6 +86,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--adversarial-weight", type=ADVERSARIAL_WEIGHT, metavar="W",
                    help=with_range("weight of the adversarial term (implies --adversarial; "
                                    "default 0.001)", ADVERSARIAL_WEIGHT))
+    p.add_argument("--calibrate", action="store_true",
+                   help="refine each view's detector shift, tilt and magnification with the "
+                        "field (view 0 is the reference); the values found go to "
+                        "/reconstruction/geometry and the config (field methods, 2+ views; "
+                        "config section calibration)")
     p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt of a killed run")
     p.add_argument("--force", action="store_true",
                    help="overwrite an existing output file, preview folder or checkpoint")
@@ -147,9 +152,10 @@ def build_config(args: argparse.Namespace):
         adversarial["enabled"] = True
     if getattr(args, "adversarial_weight", None) is not None:
         adversarial["weight"] = args.adversarial_weight
+    calibration = {"enabled": True} if getattr(args, "calibrate", False) else {}
     for key, val in (("train", train), ("field", field), ("conventional", conventional),
                      ("physics", physics), ("validation", validation),
-                     ("adversarial", adversarial)):
+                     ("adversarial", adversarial), ("calibration", calibration)):
         if val:
             overrides.setdefault(key, {}).update(val)
     recording = args.recording[0] if isinstance(args.recording, list) else args.recording
@@ -219,9 +225,11 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     if cfg.validation.stop == "auto" and not get_method(cfg.method).fits_field:
         raise UsageError(f"--stop auto: needs a method that trains a field (e.g. hexplane), "
                          f"not {cfg.method!r}")
-    if cfg.adversarial.enabled and not get_method(cfg.method).fits_field:
-        raise UsageError(f"--adversarial: needs a method that trains a field (e.g. hexplane), "
-                         f"not {cfg.method!r}")
+    for flag, on in (("--adversarial", cfg.adversarial.enabled),
+                     ("--calibrate", cfg.calibration.enabled)):
+        if on and not get_method(cfg.method).fits_field:
+            raise UsageError(f"{flag}: needs a method that trains a field (e.g. hexplane), "
+                             f"not {cfg.method!r}")
     t0 = time.perf_counter()
     result = reconstruct_file(args.recording, args.out, cfg, resume=args.resume,
                               progress=not args.quiet, previews=not args.no_preview,
@@ -233,6 +241,12 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
           f"{result.iterations} iterations (stopped by {result.stopped_by}), "
           f"final loss {result.losses[-1] if result.losses else float('nan'):.3e}, "
           f"{time.perf_counter() - t0:.1f} s" + (f", {size} processes" if size > 1 else ""))
+    found = r.config.get("resolved", {}).get("calibration")
+    if found:
+        print("calibrated detectors (view: shift columns, rows px; tilt deg; magnification): "
+              + "; ".join(f"{v}: {s[0]:+.3f}, {s[1]:+.3f}; {t:+.4f}; {m:.5f}" for v, (s, t, m)
+                          in enumerate(zip(found["detector_shift_px"], found["detector_tilt_deg"],
+                                           found["magnification"]))))
     if not args.no_preview:
         print(f"previews in {preview_dir(args.out)}/")
     return 0

@@ -17,6 +17,10 @@ writes a line-integral recording of any of them with its default parameters.
 fixed views: one projection every ``DEG`` degrees (default 6) over ``TURNS`` rotations,
 each its own frame (``T = TURNS * 360 / DEG`` frames of one view, angles (T, 1)), so the
 scene evolves over the rotations and the truth is kept at every projection time.
+
+``--detector-shift COL:ROW,... --detector-tilt DEG,... --magnification M,...`` record each
+view on a misaligned detector (one entry per view; line integrals): each pixel is the mean
+of the fine projection over its footprint, and the geometry is written to ``/geometry``.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ import numpy as np
 from ..cli import (FRAMES, FRAMES_MAX, NOISE, SEED, SIZE, UsageError, claim_outputs, float_range, int_range,
                    parse_angles, with_range)
 from ..data import Recording
+from ..geometry import DetectorGeometry
 from ..io import save_recording
 from ..io.checks import Output
 from ..physics import refractive_index
@@ -206,6 +211,48 @@ def _add_sampling_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frame-interval", type=frame_interval, default=1.0, metavar="SECONDS",
                    help=with_range("time between frames written to /exchange/time",
                                    frame_interval))
+    d = p.add_argument_group("detector geometry (one entry per view; default: ideal detectors)")
+    d.add_argument("--detector-shift", metavar="COL:ROW,...",
+                   help="each view's detector shift in pixels, columns:rows (+: the image moves "
+                        "to higher column and row indices), e.g. 0:0,1.5:-2; written to "
+                        "/geometry/detector_shift (a first value below 0 needs "
+                        "--detector-shift=...)")
+    d.add_argument("--detector-tilt", metavar="DEG,...",
+                   help="each view's in-plane detector tilt in degrees (+: the image turns from "
+                        "the column axis towards the row axis), e.g. 0,1")
+    d.add_argument("--magnification", metavar="M,...",
+                   help="each view's magnification, detector pixel over sample-plane pixel "
+                        "(view 0 is the voxel's scale), e.g. 1,1.05")
+
+
+def detector_of(args: argparse.Namespace, frames: int, views: int) -> DetectorGeometry | None:
+    """The detector geometry of ``--detector-shift``, ``--detector-tilt`` and ``--magnification``
+    (None when none is given); UsageError (one line) naming the option at fault."""
+    texts = {"--detector-shift": args.detector_shift, "--detector-tilt": args.detector_tilt,
+             "--magnification": args.magnification}
+    if all(v is None for v in texts.values()):
+        return None
+    values = {}
+    for flag, text in texts.items():
+        if text is None:
+            continue
+        try:
+            items = [item.split(":") if flag == "--detector-shift" else [item]
+                     for item in text.split(",")]
+            arr = np.array([[float(x) for x in item] for item in items], dtype=np.float64)
+        except ValueError:
+            raise UsageError(f"{flag}: not a comma-separated list of numbers: {text!r}") from None
+        if flag == "--detector-shift" and arr.shape[1:] != (2,):
+            raise UsageError(f"{flag}: give columns:rows for each view, got {text!r}")
+        if arr.shape[0] != views:
+            raise UsageError(f"{flag}: {arr.shape[0]} values for {views} view"
+                             f"{'s' if views != 1 else ''}")
+        values[flag] = arr if flag == "--detector-shift" else arr[:, 0]
+    try:
+        return DetectorGeometry.build(frames, views, values.get("--detector-shift"),
+                                      values.get("--detector-tilt"), values.get("--magnification"))
+    except ValueError as exc:
+        raise UsageError(f"detector geometry: {exc}") from None
 
 
 def _add_scene_parser(phantoms: argparse._SubParsersAction, name: str, summary: str) -> None:
@@ -244,6 +291,7 @@ def cmd_simulate_scene(args: argparse.Namespace) -> int:
         raise UsageError(f"--noise: must be a finite number >= 0, got {args.noise}")
     if not (math.isfinite(args.frame_interval) and args.frame_interval > 0):
         raise UsageError(f"--frame-interval: must be > 0, got {args.frame_interval}")
+    detector = detector_of(args, args.frames, len(angles) if isinstance(angles, list) else 1)
     claim_outputs(args, [Output(Path(args.out))], force=args.force)
     scene = get_scene(args.phantom)
     # a scene wider than the field of view is rendered on a wider fine grid
@@ -253,7 +301,7 @@ def cmd_simulate_scene(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     rec = scene.recording(size=args.size, frames=args.frames, angles_deg=angles,
                           noise=args.noise, seed=args.seed, oversample=args.oversample,
-                          frame_interval_s=args.frame_interval)
+                          frame_interval_s=args.frame_interval, detector=detector)
     seconds = time.perf_counter() - t0
     save_recording(rec, args.out)
     t, v, h, w = rec.projections.shape
@@ -311,6 +359,10 @@ def cmd_simulate_droplets(args: argparse.Namespace) -> int:
             refractive_index(args.material, args.density, args.energy_kev)
         except ValueError as exc:
             raise UsageError(f"--material: {exc}") from None
+    detector = detector_of(args, args.frames, len(angles) if isinstance(angles, list) else 1)
+    if detector is not None and args.quantity == "intensity":
+        raise UsageError("--detector-shift, --detector-tilt, --magnification: line integrals "
+                         "only (--quantity line_integral)")
     claim_outputs(args, [Output(Path(args.out))], force=args.force)
     # sizes are the user's: refuse what cannot fit before allocating anything
     check_fits(estimate_simulation(args.size, args.frames,
@@ -328,7 +380,8 @@ def cmd_simulate_droplets(args: argparse.Namespace) -> int:
     else:
         rec = simulate_droplets(params, size=args.size, frames=args.frames, angles_deg=angles,
                                 noise=args.noise, seed=args.seed, oversample=args.oversample,
-                                frame_interval_s=args.frame_interval, pixel_size_m=args.pixel_size)
+                                frame_interval_s=args.frame_interval, pixel_size_m=args.pixel_size,
+                                detector=detector)
     seconds = time.perf_counter() - t0
     save_recording(rec, args.out)
     _print_summary(args, rec, params, angles, seconds)

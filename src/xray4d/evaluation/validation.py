@@ -51,7 +51,8 @@ from ..reconstruct.holdout import block_halves, block_mask
 from ..reconstruct.measurement import MeasuredData, finish, measured_data
 from ..reconstruct.registry import get_method
 from ..reconstruct.value_bound import (estimate_value_bound, estimate_value_max,
-                                       estimate_value_max_moments, resolve_value_max)
+                                       estimate_value_max_moments, resolve_value_max,
+                                       virtual_projections)
 from .checks import (THRESHOLDS, check_warnings, loss_drop, quality_components, quality_error,
                      quality_score, saturation_share, verdict)
 from .fsc import FSCCurve, fourier_shell_correlation
@@ -175,7 +176,7 @@ def _value_estimate(rec: Recording, bound: float) -> dict[str, Any]:
     0.17-0.58 of the truth on the jet, the tripod and the bubble column (the check could
     not fire there: docs/results/validation.md); they stay in ``value_estimates``.
     """
-    p = rec.projections
+    p = virtual_projections(rec)          # as the estimate of the bound reads them
     angles = rec.geometry.angles_deg
     est, how = estimate_value_bound(p, angles, margin=1.0)
     found = {how: est, "disc": estimate_value_max(p, margin=1.0)}

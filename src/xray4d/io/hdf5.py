@@ -20,7 +20,7 @@ import numpy as np
 from .. import __version__
 from ..data import QUANTITIES, Reconstruction, Recording
 from ..errors import InputError, OutputError
-from ..geometry import Geometry
+from ..geometry import MAGNIFICATION_RANGE, MAX_SHIFT_SHARE, MAX_TILT_DEG, DetectorGeometry, Geometry
 from ..resources import GB, available_memory
 from .files import atomic_path
 
@@ -219,9 +219,59 @@ def load_recording(path: str | os.PathLike) -> Recording:
         description = _attr(f.attrs, path, "/", "description")
         if description is not None:
             attrs["description"] = _attr_str(description)
-    geometry = Geometry.from_angles(theta, t, h, w, attrs.get("pixel_size_m"))
+        detector = _read_detector(f, path, t, v, h, w)
+    geometry = Geometry.from_angles(theta, t, h, w, attrs.get("pixel_size_m"), detector)
     return Recording(data, geometry, quantity, time, fields["data_white"], fields["data_dark"],
                      truth, truth_beta, attrs, path)
+
+
+#: the datasets of the per-view detector geometry (``data-format.md``), with the shape each
+#: has per view after (V,) or (T, V)
+DETECTOR_DATASETS = {"/geometry/detector_shift": (2,), "/geometry/detector_tilt_deg": (),
+                     "/geometry/magnification": ()}
+
+
+def _read_detector(f: h5py.File, path: str, t: int, v: int, h: int, w: int
+                   ) -> DetectorGeometry | None:
+    """The per-view detector geometry of a recording; None when the file has none (ideal).
+
+    Each dataset is optional (absent: no shift, no tilt, magnification 1); a wrong shape or a
+    value out of range is refused in one line naming the dataset."""
+    arrays = []
+    for name, tail in DETECTOR_DATASETS.items():
+        arr = _read(f, path, name, ranks=(1 + len(tail), 2 + len(tail)), required=False,
+                    dtype=np.float64)
+        if arr is not None:
+            _check_shape(path, name, arr, [(v, *tail), (t, v, *tail)])
+        arrays.append(arr)
+    shift, tilt, mag = arrays
+    if shift is None and tilt is None and mag is None:
+        return None
+    limit = MAX_SHIFT_SHARE * max(h, w)
+    lo, hi = MAGNIFICATION_RANGE
+    for name, arr, bad, text in (
+            ("/geometry/detector_shift", shift, lambda a: np.abs(a) > limit,
+             f"beyond +-{limit:g} pixels (half the detector)"),
+            ("/geometry/detector_tilt_deg", tilt, lambda a: np.abs(a) > MAX_TILT_DEG,
+             f"beyond +-{MAX_TILT_DEG:g} degrees"),
+            ("/geometry/magnification", mag, lambda a: (a < lo) | (a > hi),
+             f"outside [{lo:g}, {hi:g}]")):
+        if arr is not None and np.any(bad(arr)):
+            raise InputError(path, name, f"{int(np.count_nonzero(bad(arr)))} values {text}")
+    return DetectorGeometry.build(t, v, shift, tilt, mag)
+
+
+def write_detector(f: h5py.File, detector: DetectorGeometry | None, group: str = "/geometry"
+                   ) -> None:
+    """Write a detector geometry under ``group`` (per view unless it changes per frame);
+    nothing for None."""
+    if detector is None:
+        return
+    per_frame = detector.per_frame
+    for (name, _), arr in zip(DETECTOR_DATASETS.items(),
+                              (detector.shift_px, detector.tilt_deg, detector.magnification)):
+        f.create_dataset(group + "/" + name.rsplit("/", 1)[1],
+                         data=np.asarray(arr if per_frame else arr[0], np.float64))
 
 
 #: an HDF5 file is built in memory and written to disk in one go when twice its size (HDF5's
@@ -284,6 +334,7 @@ def save_recording(rec: Recording, path: str | os.PathLike) -> None:
         if rec.truth_beta is not None:
             f.create_dataset("/ground_truth/volume_beta", data=np.asarray(rec.truth_beta, np.float32),
                              compression="gzip", compression_opts=1)
+        write_detector(f, g.detector)
         for key, val in rec.attrs.items():
             f.attrs[key] = val
         f.attrs["software"] = f"xray4d {_version()}"
@@ -356,6 +407,7 @@ def save_reconstruction(rec: Reconstruction, path: str | os.PathLike) -> None:
             v.attrs["units"] = "voxels per second"
             v.attrs["components"] = "vx, vy, vz"
         g.create_dataset("time", data=np.asarray(rec.time, np.float64))
+        write_detector(f, rec.detector, "/reconstruction/geometry")
         g.attrs["method"] = rec.method
         g.attrs["config"] = json.dumps(rec.config, default=str)
         g.attrs["wall_seconds"] = float(rec.wall_seconds)

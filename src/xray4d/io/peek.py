@@ -116,8 +116,9 @@ def describe_file(path: str | os.PathLike) -> dict[str, Any]:
     with ``volume_beta``) and ``wall_seconds``. For a recording file: ``kind`` =
     ``recording``, ``frames``, ``views``, ``height``, ``width``, ``angles_shared``,
     ``angles_deg`` ((V,) when the angles are the same every frame, else (T, V)),
-    ``quantity``, ``value_range``, ``time_range`` (first, last), ``has_truth`` and
-    ``attrs`` (the root attributes).
+    ``quantity``, ``value_range``, ``time_range`` (first, last), ``has_truth``,
+    ``detector`` (the per-view detector geometry, None when ideal) and ``attrs`` (the root
+    attributes).
 
     Raises:
         InputError: the file breaks the data contract.
@@ -136,4 +137,4 @@ def describe_file(path: str | os.PathLike) -> dict[str, Any]:
             "quantity": rec.quantity,
             "value_range": (rec.projections.min(), rec.projections.max()),
             "time_range": (rec.time[0], rec.time[-1]), "has_truth": rec.has_truth,
-            "attrs": dict(rec.attrs)}
+            "detector": None if g.aligned else g.detector, "attrs": dict(rec.attrs)}

@@ -44,6 +44,7 @@ from tqdm.auto import tqdm
 
 from ..config import ReconstructionConfig
 from ..data import FitResult, Reconstruction, Recording
+from ..errors import InputError
 from ..fields.voxel import FrameVolumeField
 from ..projector import Projector
 from .conventional import DEFAULT_ITERATIONS, ConventionalMethod, _residual_metric, check_request
@@ -328,6 +329,15 @@ class AstraMethod(ConventionalMethod):
 
     def unavailable_reason(self) -> str | None:
         return astra_unavailable_reason(self.name)
+
+    def check(self, recording: Recording, config: ReconstructionConfig) -> None:
+        """As every method's, and refuse detectors that are not ideal (ASTRA's parallel
+        geometry has no per-view shift, tilt or magnification)."""
+        super().check(recording, config)
+        if not recording.geometry.aligned:
+            raise InputError(recording.path or "recording", "/geometry",
+                             f"{self.name!r} takes ideal detectors only (no shift, tilt or "
+                             "magnification); use fbp, sirt or cgls, which honour them")
 
     def fit(self, data: MeasuredData, config: ReconstructionConfig, *,
             checkpoint_path: str | os.PathLike | None = None, progress: bool = True,

@@ -22,6 +22,7 @@ from ..data import FitResult, Reconstruction
 from ..fields.base import Field
 from ..projector import Projector
 from .adversarial import AdversarialTerm
+from .calibration import DetectorCalibration
 from .checkpoint import run_fingerprint
 from .distributed import is_writer, world
 from .flow import build_flow_terms, render_velocity
@@ -102,12 +103,15 @@ def fit_field(model: FieldModel, data: "MeasuredData", config: ReconstructionCon
     vc, fit_mask, watched = config.validation, data.fit_mask, None
     if vc.stop == "auto":
         fit_mask, watched = auto_stop_masks(vc, fit_mask, rec.projections.shape)
+    calibration = DetectorCalibration(rec.geometry, config.calibration, dev, data.oversample) \
+        if config.calibration.enabled else None
     # sparse: the rendered frames are voxel-major, which the CSR operator reads without a copy
     data_term = ProjectionDataTerm(Projector(rec.geometry, device=dev, sparse=True),
                                    torch.as_tensor(rec.projections, dtype=torch.float32, device=dev),
                                    data.model, channels=model.channels,
                                    mask=None if fit_mask is None
-                                   else torch.as_tensor(fit_mask, device=dev))
+                                   else torch.as_tensor(fit_mask, device=dev),
+                                   calibration=calibration)
     times = torch.as_tensor(normalised_times(rec.time), dtype=torch.float32, device=dev)
     regs = build_regularizers(config.regularizers.weights(), getattr(model, "value_max", 1.0))
     if watched is not None and stop is not None:
@@ -135,6 +139,9 @@ def fit_field(model: FieldModel, data: "MeasuredData", config: ReconstructionCon
                            time=np.asarray(rec.time, np.float64), method=method, config=cfg,
                            wall_seconds=trainer.elapsed(), source=str(rec.path or ""),
                            volume_beta=np.ascontiguousarray(volume[:, 1]) if two else None)
+    if calibration is not None:
+        recon.detector = calibration.found()
+        cfg["resolved"]["calibration"] = calibration.summary()
     if velocity is not None:
         recon.velocity = render_velocity(velocity, times, model.shape,
                                          float(rec.time[-1] - rec.time[0]), tc.render_chunk)

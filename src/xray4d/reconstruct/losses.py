@@ -12,13 +12,16 @@ terms too, and so is the flow prior (:mod:`.flow`), which fits parameters of its
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
 
 from ..fields.base import Field
 from ..projector import Projector
+
+if TYPE_CHECKING:
+    from .calibration import DetectorCalibration
 
 __all__ = ["Step", "LossTerm", "ProjectionDataTerm"]
 
@@ -96,6 +99,8 @@ class ProjectionDataTerm(LossTerm):
         mask: (T, V, H, W) bool on the device, the pixels the term sees (None: all). The
             mean is then over those pixels, and ``scale`` is theirs: nothing of the other
             pixels reaches the fit (held-out pixels, :mod:`.holdout`).
+        calibration: the detector geometry fitted with the field
+            (:class:`~.calibration.DetectorCalibration`), or None: the projector's own.
     """
 
     name = "data"
@@ -103,8 +108,10 @@ class ProjectionDataTerm(LossTerm):
     def __init__(self, projector: Projector, measured: torch.Tensor,
                  measurement: Callable[[torch.Tensor], torch.Tensor] | None = None,
                  channels: int = 1, weight: float = 1.0,
-                 mask: torch.Tensor | None = None) -> None:
+                 mask: torch.Tensor | None = None,
+                 calibration: "DetectorCalibration | None" = None) -> None:
         super().__init__(weight)
+        self.calibration = calibration
         self.projector = projector
         self.measured = measured
         self.measurement = measurement
@@ -116,18 +123,42 @@ class ProjectionDataTerm(LossTerm):
         self.scale = float(contrast.abs().max()) if contrast.numel() else 0.0
         self.scale = self.scale or 1.0
 
-    def predict(self, volume: torch.Tensor, frames: np.ndarray) -> torch.Tensor:
-        """The measured quantity predicted from rendered frames (B, [O,] Z, Y, X)."""
+    def _project(self, volume: torch.Tensor, frames: np.ndarray, hold: bool) -> torch.Tensor:
+        if self.calibration is None:
+            return self.projector.forward(volume, frames=frames)
+        return self.calibration(self.projector.project_virtual(volume, frames=frames), frames,
+                                hold)
+
+    def predict(self, volume: torch.Tensor, frames: np.ndarray, hold: bool = False
+                ) -> torch.Tensor:
+        """The measured quantity predicted from rendered frames (B, [O,] Z, Y, X);
+        ``hold``: a calibrated detector geometry enters without gradient."""
         if self.channels == 1:
-            lines = self.projector.forward(volume, frames=frames)
+            lines = self._project(volume, frames, hold)
         else:
             b, o = volume.shape[:2]
-            lines = self.projector.forward(volume.flatten(0, 1), frames=np.repeat(frames, o))
+            lines = self._project(volume.flatten(0, 1), np.repeat(frames, o), hold)
             lines = lines.unflatten(0, (b, o))
         return lines if self.measurement is None else self.measurement(lines)
 
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """The calibrated detector geometry's groups, if any."""
+        return [] if self.calibration is None else self.calibration.parameter_groups()
+
+    def state(self) -> dict[str, Any]:
+        """The calibrated detector geometry, if any (for the checkpoint)."""
+        if self.calibration is None:
+            return {}
+        return {k: v.detach().clone() for k, v in self.calibration.state_dict().items()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        if self.calibration is not None:
+            self.calibration.load_state_dict(state)
+
     def value(self, step: Step) -> torch.Tensor:
-        pred = self.predict(step.volume, step.frames.numpy())
+        hold = self.calibration is not None and \
+            step.fraction < self.calibration.config.warmup_fraction
+        pred = self.predict(step.volume, step.frames.numpy(), hold)
         frames = step.frames.to(self.measured.device)
         target = self.measured[frames]
         if self.mask is None:

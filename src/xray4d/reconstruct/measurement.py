@@ -151,7 +151,9 @@ def _model_data(rec: Recording, config: ReconstructionConfig,
         # detector grid (the model bins its prediction)
         g = rec.geometry
         target.geometry = Geometry.from_angles(g.angles_deg, g.frames, g.height * m,
-                                               g.width * m, opt.pixel_size_m / m)
+                                               g.width * m, opt.pixel_size_m / m,
+                                               None if g.detector is None
+                                               else g.detector.scaled(m))
     return MeasuredData(target, model, channels=2 if fitted_beta else 1,
                         value_max=VALUE_MARGIN * index.delta,
                         beta_ratio=beta_over_delta_range(index, phys.beta_over_delta_max)

@@ -102,6 +102,11 @@ class Method:
                              f"the adversarial term needs a method that trains a field "
                              f"(e.g. hexplane), not {self.name!r}")
         g = recording.geometry
+        if config.calibration.enabled and not (self.fits_field and g.views >= 2):
+            raise InputError(recording.path or "recording", "config calibration.enabled",
+                             "self-calibration needs a method that trains a field (e.g. "
+                             f"hexplane) and 2+ views per frame, not {self.name!r} with "
+                             f"{g.views} view{'s' if g.views != 1 else ''}")
         check_reconstruction(g.frames, g.views, g.height, g.width, config,
                              angle_sets=g.angle_sets, in_memory=True,
                              intensity=recording.quantity == "intensity",

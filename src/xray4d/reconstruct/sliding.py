@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..data import Recording
-from ..geometry import Geometry
+from ..geometry import DetectorGeometry, Geometry
 from ..projector import Projector
 from .conventional import fbp
 
@@ -66,8 +66,18 @@ def sliding_window_fbp(recording: Recording, window_deg: float = 180.0, filter: 
     with torch.no_grad():
         for t, idx in enumerate(half_rotation_windows(g.angles_deg, window_deg)):
             angles = g.angles_deg[idx].reshape(1, -1)
-            proj = Projector(Geometry.from_angles(angles, 1, h, w))
+            proj = Projector(Geometry.from_angles(angles, 1, h, w,
+                                                  detector=_window_detector(g, idx)))
             views = data[idx].reshape(1, -1, h, w)
             x = fbp(views, proj, filter, cutoff)[0]
             out[t] = (x.clamp_min(0) if nonnegative else x).numpy()
     return out
+
+
+def _window_detector(g: Geometry, idx: np.ndarray) -> DetectorGeometry | None:
+    """The detector geometry of the views of frames ``idx`` as one frame (None: ideal)."""
+    d = g.detector
+    if d is None:
+        return None
+    return DetectorGeometry.build(1, idx.size * g.views, d.shift_px[idx].reshape(-1, 2),
+                                  d.tilt_deg[idx].reshape(-1), d.magnification[idx].reshape(-1))

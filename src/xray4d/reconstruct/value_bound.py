@@ -60,8 +60,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.ndimage import uniform_filter
+import torch
 
 from .. import physics
+from ..alignment import from_detectors
 from ..errors import InputError, ValueBoundWarning
 from .regularizers import VALUE_MARGIN
 from .value_sections import estimate_value_sections, hull_value_floor
@@ -232,7 +234,8 @@ def distinct_views(angles_deg: np.ndarray) -> int:
 
 
 def estimate_value_bound(projections: np.ndarray, angles_deg: np.ndarray,
-                         margin: float = VALUE_MARGIN) -> tuple[float, str]:
+                         margin: float = VALUE_MARGIN, *, hull: bool = True
+                         ) -> tuple[float, str]:
     """The bound of an object of unknown material from its projections, and its source.
 
     The disc-shaped sections at the projections' peaks
@@ -252,13 +255,18 @@ def estimate_value_bound(projections: np.ndarray, angles_deg: np.ndarray,
     legs point along the rays high (1.32 at 48^3) or low, and a two-liquid sample gets
     the value of its typical mixture (the median over frames, 0.83-0.85), not of its
     densest liquid; :func:`bound_diagnostic` and :func:`warn_about_bound` report it.
+    ``hull`` False leaves out the visual hull, whose floor needs the views' detectors
+    aligned (a detector geometry still to be calibrated: a shifted view shrinks the hull and
+    raises its floor; the moments are central, blind to column shifts).
     """
     p = np.asarray(projections, dtype=np.float64)
     value, source = estimate_value_sections(p), "sections"
     if distinct_views(angles_deg) >= 3:
         # the largest of the estimates: where they fail, the moments and the hull come out low
-        for other, name in ((estimate_value_max_moments(p, angles_deg, 1.0), "moments"),
-                            (hull_value_floor(p, angles_deg), "hull")):
+        others = [(estimate_value_max_moments(p, angles_deg, 1.0), "moments")]
+        if hull:
+            others.append((hull_value_floor(p, angles_deg), "hull"))
+        for other, name in others:
             if other is not None and (value is None or other > value):
                 value, source = other, name
     if value is None:
@@ -325,7 +333,20 @@ def resolve_value_max(data: "MeasuredData", config: "ReconstructionConfig") -> t
             return VALUE_MARGIN * float(data.index.delta), "material"
         return VALUE_MARGIN * material_value(data.recording, config.physics), "material"
     rec = data.recording
-    return estimate_value_bound(rec.projections, rec.geometry.angles_deg)
+    return estimate_value_bound(virtual_projections(rec), rec.geometry.angles_deg,
+                                hull=not config.calibration.enabled)
+
+
+def virtual_projections(rec: "Recording") -> np.ndarray:
+    """The recording's projections on the virtual detector (its own when the detectors are
+    ideal; else resampled by the inverse of each view's mapping, :func:`from_detectors`)."""
+    g = rec.geometry
+    if g.aligned:
+        return rec.projections
+    assert g.detector is not None
+    shift, tilt, mag = g.detector.tensors(np.arange(g.frames), dtype=torch.float64)
+    return from_detectors(torch.as_tensor(rec.projections, dtype=torch.float64), shift, tilt,
+                          mag).numpy()
 
 
 def bound_diagnostic(volume: np.ndarray, value_max: float, source: str,

@@ -22,12 +22,12 @@ import numpy as np
 import torch
 
 from ..data import Recording
-from ..geometry import Geometry
+from ..geometry import DetectorGeometry, Geometry, detector_to_virtual
 from ..projector import DENSE_OPERATOR_LIMIT_BYTES, Projector, slice_projection_matrix
 from .sampling import FineFrame, block_mean, central, coarse_index
 
 __all__ = ["add_noise", "angles_per_frame", "rotating_angles", "FineProjector", "BoxProjector", "VolumeProjector",
-           "acquire", "simulate_recording"]
+           "acquire", "fine_to_detectors", "simulate_recording"]
 
 
 def add_noise(projections: np.ndarray, noise: float, seed: int = 0) -> np.ndarray:
@@ -151,9 +151,46 @@ class VolumeProjector:
         return self.projector.forward(occ[None], frames=[frame])[0]
 
 
+def fine_to_detectors(fine: torch.Tensor, detector: DetectorGeometry, frame: int, size: int,
+                      oversample: int, pad: int = 0) -> torch.Tensor:
+    """Each real detector's pixels from the line integrals on the fine virtual detector.
+
+    Every real pixel is the mean over ``oversample``^2 points spread evenly over its area,
+    each mapped to the virtual detector (:func:`~xray4d.geometry.detector_to_virtual`) and
+    interpolated bilinearly in the fine image (zero outside it): the pixel's footprint on
+    the fine grid, not the reconstruction's resampling of the coarse one.
+
+    Args:
+        fine: (V, size * oversample, size * oversample + 2 pad) fine line integrals (in
+            voxel units) of one frame on the virtual detector.
+        detector: the detector geometry; frame ``frame`` is used.
+        size: detector pixels per side; oversample, pad: as for :func:`acquire`.
+
+    Returns:
+        (V, size, size) float64.
+    """
+    v, os_ = fine.shape[0], oversample
+    sub = (torch.arange(os_, dtype=torch.float64) + 0.5) / os_ - 0.5
+    k = (torch.arange(size, dtype=torch.float64)[:, None] + sub[None, :]).reshape(-1)
+    rows, cols = k[:, None], k[None, :]
+    shift, tilt, mag = (torch.as_tensor(a[frame], dtype=torch.float64)
+                        for a in (detector.shift_px, detector.tilt_deg, detector.magnification))
+    u, z = detector_to_virtual(rows[None], cols[None], shift[:, None, None, :],
+                               tilt[:, None, None], mag[:, None, None], size, size)
+    # centred coarse coordinate c -> fine index os c + (n_fine - 1) / 2 (+ pad for columns)
+    n_rows, n_cols = fine.shape[1], fine.shape[2]
+    fx = u * os_ + (size * os_ - 1) / 2.0 + pad
+    fz = z * os_ + (size * os_ - 1) / 2.0
+    grid = torch.stack([2 * fx / max(n_cols - 1, 1) - 1, 2 * fz / max(n_rows - 1, 1) - 1], -1)
+    out = torch.nn.functional.grid_sample(fine.to(torch.float64)[:, None], grid,
+                                          mode="bilinear", padding_mode="zeros",
+                                          align_corners=True)[:, 0]
+    return out.reshape(v, size, os_, size, os_).mean(dim=(2, 4))
+
+
 def acquire(render: Callable[[int], FineFrame], frames: int, size: int, views: int,
-            oversample: int, project: FineProjector, *, pad: int = 0
-            ) -> tuple[np.ndarray, np.ndarray]:
+            oversample: int, project: FineProjector, *, pad: int = 0,
+            detector: DetectorGeometry | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Voxel-averaged truth and noise-free projections of a scene.
 
     Args:
@@ -168,6 +205,8 @@ def acquire(render: Callable[[int], FineFrame], frames: int, size: int, views: i
             view cross the whole padded grid, the detector keeps its central
             ``size * oversample`` fine pixels and the truth the central voxels
             (:func:`~.sampling.central`).
+        detector: per-view detector geometry (shift, tilt, magnification); None or ideal:
+            the virtual detector's pixel blocks, else :func:`fine_to_detectors`.
 
     Returns:
         ``(truth, clean)``, both float32: the block means of the fine frames, and the
@@ -187,6 +226,11 @@ def acquire(render: Callable[[int], FineFrame], frames: int, size: int, views: i
                 idx = coarse_index(inner[0], oversample)
                 truth[(i,) + idx] = block_mean(inner[1], oversample, (0, 1, 2)).numpy()
             # fine line integrals are in fine-pixel units: divide by oversample
+            if detector is not None and not detector.ideal:
+                full = torch.zeros((views, n_fine, n_fine + 2 * pad), dtype=occ.dtype)
+                full[:, bz, :] = project(occ, by, bx, i) / oversample
+                clean[i] = fine_to_detectors(full, detector, i, size, oversample, pad).numpy()
+                continue
             fine = project(occ, by, bx, i)[:, :, pad:pad + n_fine] / oversample
             rows = slice(bz.start // oversample, bz.stop // oversample)
             clean[i, :, rows, :] = block_mean(fine, oversample, (1, 2)).numpy()

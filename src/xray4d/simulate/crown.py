@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..data import Recording
+from ..geometry import DetectorGeometry
 from .sampling import FineFrame, normalised_times
 from .scene import box_coordinates, fine_box, occupancy, record, scene_truth
 
@@ -159,10 +160,12 @@ def crown_splash_truth(params: CrownSplash | None = None, size: int = 64, frames
 def simulate_crown_splash(params: CrownSplash | None = None, size: int = 64, frames: int = 40,
                           angles_deg: Sequence[float] | np.ndarray = (0.0, 23.8),
                           noise: float = 0.01, seed: int = 0, *, oversample: int = 2,
-                          frame_interval_s: float = 1.0) -> Recording:
+                          frame_interval_s: float = 1.0,
+                          detector: DetectorGeometry | None = None) -> Recording:
     """A ``line_integral`` recording of the splash with its truth
     (:func:`~.scene.record`: fine grid, supersampled detector)."""
     scene = CrownSplash() if params is None else params
     return record(lambda n, pad: _renderer(scene, frames, n, oversample), "crown_splash", scene,
                   size=size, frames=frames, angles_deg=angles_deg, noise=noise, seed=seed,
-                  oversample=oversample, frame_interval_s=frame_interval_s)
+                  oversample=oversample, frame_interval_s=frame_interval_s,
+                  detector=detector)

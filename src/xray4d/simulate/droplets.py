@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..data import Recording
-from ..geometry import Geometry
+from ..geometry import DetectorGeometry, Geometry
 from .acquisition import BoxProjector, acquire, add_noise, angles_per_frame
 from .droplet_kinematics import DropletCollision, DropletState, Kinematics
 from .sampling import (FineBox, FineFrame, check_render_args, fine_coordinates, normalised_times,
@@ -129,7 +129,8 @@ def droplet_truth(params: DropletCollision, size: int = 64, frames: int = 40, *,
 def simulate_droplets(params: DropletCollision | None = None, size: int = 64, frames: int = 40,
                       angles_deg: Sequence[float] | np.ndarray = (0.0, 23.8), noise: float = 0.01,
                       seed: int = 0, *, oversample: int = 2, frame_interval_s: float = 1.0,
-                      pixel_size_m: float | None = None) -> Recording:
+                      pixel_size_m: float | None = None,
+                      detector: DetectorGeometry | None = None) -> Recording:
     """Simulate a recording of a droplet collision, with its ground truth.
 
     The liquid is rendered on a grid ``oversample`` times finer than the voxel
@@ -148,6 +149,8 @@ def simulate_droplets(params: DropletCollision | None = None, size: int = 64, fr
         oversample: fine sub-voxels (and sub-pixels) per axis, >= 1.
         frame_interval_s: time between frames written to ``/exchange/time``.
         pixel_size_m: optional pixel size recorded in the attributes.
+        detector: per-view detector geometry the projections are recorded with
+            (:func:`~.acquisition.fine_to_detectors`), kept in the geometry; None: ideal.
 
     Returns:
         a :class:`~xray4d.data.Recording` of ``line_integral`` projections
@@ -172,7 +175,7 @@ def simulate_droplets(params: DropletCollision | None = None, size: int = 64, fr
         return _render_fine(state, kin, n_fine, oversample, float(params.value))
 
     truth, clean = acquire(render, frames, size, angles.shape[1], oversample,
-                           BoxProjector(angles, n_fine))
+                           BoxProjector(angles, n_fine), detector=detector)
     description = {
         "phantom": "droplet_collision",
         "parameters": params.to_dict(),
@@ -184,7 +187,7 @@ def simulate_droplets(params: DropletCollision | None = None, size: int = 64, fr
     attrs: dict[str, Any] = {"description": json.dumps(description)}
     if pixel_size_m is not None:
         attrs["pixel_size_m"] = float(pixel_size_m)
-    geometry = Geometry.from_angles(angles, frames, size, size, pixel_size_m)
+    geometry = Geometry.from_angles(angles, frames, size, size, pixel_size_m, detector)
     return Recording(add_noise(clean, noise, seed), geometry, "line_integral",
                      time=np.arange(frames, dtype=np.float64) * frame_interval_s,
                      truth=truth, attrs=attrs)

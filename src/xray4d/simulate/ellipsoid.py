@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..data import Recording
-from ..geometry import Geometry
+from ..geometry import DetectorGeometry, Geometry
 from .acquisition import VolumeProjector, acquire, add_noise, angles_per_frame
 from .sampling import (FineFrame, check_render_args, fine_coordinates, normalised_times,
                        voxelise, whole_box)
@@ -103,7 +103,8 @@ def rigid_ellipsoid_truth(scene: RigidEllipsoid | None = None, size: int = 64, f
 def simulate_rigid_ellipsoid(scene: RigidEllipsoid | None = None, size: int = 64, frames: int = 40,
                              angles_deg: Sequence[float] | np.ndarray = (0.0, 23.8),
                              noise: float = 0.01, seed: int = 0, *, oversample: int = 2,
-                             frame_interval_s: float = 1.0) -> Recording:
+                             frame_interval_s: float = 1.0,
+                             detector: DetectorGeometry | None = None) -> Recording:
     """Simulate a recording of the rigid tumbling ellipsoid, with its ground truth.
 
     As :func:`~.droplets.simulate_droplets`: the truth is the block average of a
@@ -116,12 +117,13 @@ def simulate_rigid_ellipsoid(scene: RigidEllipsoid | None = None, size: int = 64
     n_fine = size * oversample
     project = VolumeProjector(angles, n_fine)
     truth, clean = acquire(_renderer(scene, frames, n_fine), frames, size, angles.shape[1],
-                           oversample, project)
+                           oversample, project, detector=detector)
     description = {"phantom": "rigid_ellipsoid", "parameters": dataclasses.asdict(scene),
                    "size": int(size), "frames": int(frames), "oversample": int(oversample),
                    "noise": float(noise), "seed": int(seed),
                    "normalised_times": "frame i at i / (frames - 1)"}
     return Recording(add_noise(clean, noise, seed),
-                     Geometry.from_angles(angles, frames, size, size), "line_integral",
+                     Geometry.from_angles(angles, frames, size, size, detector=detector),
+                     "line_integral",
                      time=np.arange(frames, dtype=np.float64) * frame_interval_s, truth=truth,
                      attrs={"description": json.dumps(description)})

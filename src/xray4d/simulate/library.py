@@ -14,6 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..data import Recording
+from ..geometry import DetectorGeometry
 from .bubble import BubbleColumn, bubble_column_truth, simulate_bubble_column
 from .crown import CrownSplash, crown_splash_truth, simulate_crown_splash
 from .droplet_kinematics import DropletCollision
@@ -37,7 +38,7 @@ class Scene:
         summary: one line for listings.
         params: the frozen dataclass of its parameters; ``params()`` is the scene.
         simulate: ``simulate(params=None, size=, frames=, angles_deg=, noise=, seed=,
-            oversample=, frame_interval_s=)`` -> a ``line_integral`` recording with truth.
+            oversample=, frame_interval_s=, detector=)`` -> a ``line_integral`` recording with truth.
         truth: ``truth(params=None, size=, frames=, oversample=)`` -> (T, N, N, N) float32.
         values: the values its materials take with the default parameters (largest
             first): the truth lies in [0, values[0]].
@@ -55,11 +56,12 @@ class Scene:
 
     def recording(self, *, size: int, frames: int, angles_deg: Any, noise: float, seed: int,
                   oversample: int = 2, frame_interval_s: float = 1.0,
-                  params: Any = None) -> Recording:
-        """The scene's recording (default parameters unless ``params``)."""
+                  params: Any = None, detector: DetectorGeometry | None = None) -> Recording:
+        """The scene's recording (default parameters unless ``params``), on detectors of
+        ``detector``'s geometry (None: ideal)."""
         return self.simulate(params, size=size, frames=frames, angles_deg=angles_deg,
                              noise=noise, seed=seed, oversample=oversample,
-                             frame_interval_s=frame_interval_s)
+                             frame_interval_s=frame_interval_s, detector=detector)
 
 
 def _droplet_truth(params: DropletCollision | None = None, size: int = 64, frames: int = 40, *,

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ..data import Recording
+from ..geometry import DetectorGeometry
 from .droplet_kinematics import DropletCollision, Kinematics
 from .droplets import _render_fine
 from .sampling import FineFrame, normalised_times
@@ -104,10 +105,12 @@ def mixing_drops_truth(params: MixingDrops | None = None, size: int = 64, frames
 def simulate_mixing_drops(params: MixingDrops | None = None, size: int = 64, frames: int = 40,
                           angles_deg: Sequence[float] | np.ndarray = (0.0, 23.8),
                           noise: float = 0.01, seed: int = 0, *, oversample: int = 2,
-                          frame_interval_s: float = 1.0) -> Recording:
+                          frame_interval_s: float = 1.0,
+                          detector: DetectorGeometry | None = None) -> Recording:
     """A ``line_integral`` recording of the two liquids merging and mixing, with its truth
     (:func:`~.scene.record`: fine grid, supersampled detector)."""
     scene = MixingDrops() if params is None else params
     return record(lambda n, pad: _renderer(scene, frames, n, oversample), "mixing_drops", scene,
                   size=size, frames=frames, angles_deg=angles_deg, noise=noise, seed=seed,
-                  oversample=oversample, frame_interval_s=frame_interval_s)
+                  oversample=oversample, frame_interval_s=frame_interval_s,
+                  detector=detector)

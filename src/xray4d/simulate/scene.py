@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..data import Recording
-from ..geometry import Geometry
+from ..geometry import DetectorGeometry, Geometry
 from .acquisition import BoxProjector, acquire, add_noise, angles_per_frame
 from .sampling import FineBox, FineFrame, check_render_args, voxelise
 
@@ -136,7 +136,8 @@ def scene_truth(make_render: Callable[[int, int], Callable[[int], FineFrame]], s
 def record(make_render: Callable[[int, int], Callable[[int], FineFrame]], name: str,
            params: Any, *, size: int, frames: int, angles_deg: Sequence[float] | np.ndarray,
            noise: float, seed: int, oversample: int, frame_interval_s: float, pad: int = 0,
-           extra: dict[str, Any] | None = None) -> Recording:
+           extra: dict[str, Any] | None = None,
+           detector: DetectorGeometry | None = None) -> Recording:
     """The ``line_integral`` recording of a scene, with its voxel-averaged truth.
 
     Args:
@@ -152,18 +153,22 @@ def record(make_render: Callable[[int, int], Callable[[int], FineFrame]], name: 
         frame_interval_s: time between frames written to ``/exchange/time``.
         pad: fine voxels added along y and x for a scene wider than the field of view.
         extra: more entries of the description.
+        detector: per-view detector geometry the projections are recorded with (shift,
+            tilt, magnification; :func:`~.acquisition.fine_to_detectors`), kept in the
+            recording's geometry; None: ideal.
     """
     check_simulation_args(size, frames, noise, oversample, frame_interval_s)
     angles = angles_per_frame(angles_deg, frames)
     n_fine = size * oversample
     truth, clean = acquire(make_render(n_fine, pad), frames, size, angles.shape[1], oversample,
-                           BoxProjector(angles, n_fine + 2 * pad), pad=pad)
+                           BoxProjector(angles, n_fine + 2 * pad), pad=pad, detector=detector)
     description = {"phantom": name, "parameters": dataclasses.asdict(params),
                    "size": int(size), "frames": int(frames), "oversample": int(oversample),
                    "noise": float(noise), "seed": int(seed),
                    "normalised_times": "frame i at i / (frames - 1)", **(extra or {})}
     return Recording(add_noise(clean, noise, seed),
-                     Geometry.from_angles(angles, frames, size, size), "line_integral",
+                     Geometry.from_angles(angles, frames, size, size, detector=detector),
+                     "line_integral",
                      time=np.arange(frames, dtype=np.float64) * frame_interval_s, truth=truth,
                      attrs={"description": json.dumps(description)})
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..data import Recording
+from ..geometry import DetectorGeometry
 from .sampling import FineFrame, normalised_times
 from .scene import box_coordinates, fine_box, occupancy, record, scene_truth
 
@@ -139,11 +140,13 @@ def spray_truth(params: Spray | None = None, size: int = 64, frames: int = 40, *
 
 def simulate_spray(params: Spray | None = None, size: int = 64, frames: int = 40,
                    angles_deg: Sequence[float] | np.ndarray = (0.0, 23.8), noise: float = 0.01,
-                   seed: int = 0, *, oversample: int = 2, frame_interval_s: float = 1.0
+                   seed: int = 0, *, oversample: int = 2, frame_interval_s: float = 1.0,
+                   detector: DetectorGeometry | None = None
                    ) -> Recording:
     """A ``line_integral`` recording of the spray with its truth
     (:func:`~.scene.record`: fine grid, supersampled detector)."""
     spray = Spray() if params is None else params
     return record(lambda n, pad: _renderer(spray, frames, n, oversample), "spray", spray,
                   size=size, frames=frames, angles_deg=angles_deg, noise=noise, seed=seed,
-                  oversample=oversample, frame_interval_s=frame_interval_s)
+                  oversample=oversample, frame_interval_s=frame_interval_s,
+                  detector=detector)

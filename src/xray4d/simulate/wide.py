@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ..data import Recording
+from ..geometry import DetectorGeometry
 from .sampling import FineFrame, normalised_times
 from .scene import box_coordinates, fine_box, occupancy, pad_for, record, scene_truth
 
@@ -110,12 +111,14 @@ def wide_cylinder_truth(params: WideCylinder | None = None, size: int = 64, fram
 def simulate_wide_cylinder(params: WideCylinder | None = None, size: int = 64, frames: int = 40,
                            angles_deg: Sequence[float] | np.ndarray = (0.0, 23.8),
                            noise: float = 0.01, seed: int = 0, *, oversample: int = 2,
-                           frame_interval_s: float = 1.0) -> Recording:
+                           frame_interval_s: float = 1.0,
+                           detector: DetectorGeometry | None = None) -> Recording:
     """A ``line_integral`` recording of the wide cylinder with its truth: truncated
     projections (line integrals of the whole cylinder on the field of view's detector)."""
     c = WideCylinder() if params is None else params
     pad = pad_for(c.half_width, size * oversample, oversample)
     return record(lambda n, p: _renderer(c, frames, n, oversample, p), "wide_cylinder", c,
                   size=size, frames=frames, angles_deg=angles_deg, noise=noise, seed=seed,
-                  oversample=oversample, frame_interval_s=frame_interval_s, pad=pad,
+                  oversample=oversample, frame_interval_s=frame_interval_s,
+                  detector=detector, pad=pad,
                   extra={"padding_fine_voxels": pad})

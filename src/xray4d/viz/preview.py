@@ -252,7 +252,10 @@ def _slices_figure(path: Path, volume: np.ndarray, truth: np.ndarray | None,
     frames = pick_frames(volume.shape[0])
     vmin, vmax = display_range(volume, truth)
     rows = [("reconstruction", volume)] + ([("truth", truth)] if truth is not None else [])
-    fig, axes = plt.subplots(len(frames), 2 * len(rows), figsize=(4.2 * len(rows), 1.15 * len(frames) + 0.4),
+    # a title of more than two lines (e.g. calibrated detectors) gets room above the panels
+    extra = 0.2 * max(0, (title or "").count("\n") - 1)
+    fig, axes = plt.subplots(len(frames), 2 * len(rows),
+                             figsize=(4.2 * len(rows), 1.15 * len(frames) + 0.4 + extra),
                              squeeze=False)
     for i, t in enumerate(frames):
         for r, (name, vol) in enumerate(rows):
@@ -271,6 +274,8 @@ def _slices_figure(path: Path, volume: np.ndarray, truth: np.ndarray | None,
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(title or "central slices and maximum-intensity projections", fontsize=9)
+    if extra:
+        fig.subplots_adjust(top=1 - (0.65 + extra) / fig.get_figheight())
     _save_png(fig, path)
     return path
 
