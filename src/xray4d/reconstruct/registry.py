@@ -216,7 +216,8 @@ def available_methods() -> dict[str, str]:
 #: modules whose import registers the built-in methods (imported on first use: the
 #: registry is imported by the methods themselves)
 _BUILTIN_MODULES = ("xray4d.reconstruct.hexplane", "xray4d.reconstruct.ablations",
-                    "xray4d.reconstruct.conventional", "xray4d.reconstruct.astra")
+                    "xray4d.reconstruct.conventional", "xray4d.reconstruct.astra",
+                    "xray4d.reconstruct.onix")
 
 
 def _load_builtin() -> None:
