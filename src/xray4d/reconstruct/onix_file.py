@@ -87,7 +87,10 @@ def load_onix_model(path: str | os.PathLike, device: torch.device | str = "cpu"
     except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError,
             ValueError, TypeError, KeyError, AttributeError, IndexError, UnicodeDecodeError,
             MemoryError, OverflowError) as exc:
-        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        reason = ("it holds more than tensors and plain values, or is no torch file"
+                  if isinstance(exc, pickle.UnpicklingError) else
+                  str(exc).strip().splitlines()[0][:120] if str(exc).strip()
+                  else type(exc).__name__)
         raise InputError(path, "model", f"not a readable xray4d model ({reason})") from None
     _require(isinstance(state, dict) and state.get("format") == MODEL_FORMAT, path,
              f"not an xray4d model of format {MODEL_FORMAT}")
