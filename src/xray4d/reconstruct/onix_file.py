@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -83,7 +84,9 @@ def load_onix_model(path: str | os.PathLike, device: torch.device | str = "cpu"
     """
     path = Path(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():   # torch's remarks on a foreign pickle: refused below
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError,
             ValueError, TypeError, KeyError, AttributeError, IndexError, UnicodeDecodeError,
             MemoryError, OverflowError) as exc:
