@@ -13,7 +13,8 @@ Built in: ``hexplane`` and its ablations ``static`` and ``perframe``
 (:mod:`xray4d.reconstruct.hexplane`); the conventional baselines ``fbp``, ``sirt``,
 ``cgls`` (:mod:`xray4d.reconstruct.conventional`); the ASTRA cross-checks ``astra-fbp``
 and ``astra-sirt`` (:mod:`xray4d.reconstruct.astra`, listed always, runnable with the
-``astra`` extra). A new method is a subclass registered with :func:`register_method`;
+``astra`` extra); 4D-ONIX ``onix`` (:mod:`xray4d.reconstruct.onix`: one network trained on
+several recordings at once). A new method is a subclass registered with :func:`register_method`;
 field methods reuse :func:`xray4d.reconstruct.fit.fit_field`.
 """
 from __future__ import annotations
