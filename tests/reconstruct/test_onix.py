@@ -160,3 +160,13 @@ def test_model_options_are_refused_for_other_methods(tmp_path: Path, capsys) -> 
     recs = _two_recordings(tmp_path)
     _refused(capsys, ["reconstruct", str(recs[0]), "--method", "hexplane", "--save-model",
                       str(tmp_path / "m.pt"), "--out", str(tmp_path / "o.h5")], "--save-model")
+
+
+def test_onix_trains_with_the_discriminator_on_novel_views(tmp_path: Path) -> None:
+    recs = _two_recordings(tmp_path)
+    out = tmp_path / "out"
+    assert main(["reconstruct", *map(str, recs), "--method", "onix", "--iterations", "6",
+                 "--adversarial", "--out", str(out), "--quiet", "--no-preview"]) == 0
+    resolved = load_reconstruction(out / recs[0].name).config["resolved"]
+    assert resolved["adversarial"]["discriminator_updates"] == 4     # 6 steps, 30 % warm-up
+    assert resolved["loss_terms"]["adversarial"]["final"] > 0
