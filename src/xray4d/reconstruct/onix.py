@@ -235,12 +235,6 @@ class Onix(Method):
                    "recordings at once, applies to new ones without fitting")
     fits_field = True
 
-    def check(self, recording: Recording, config: ReconstructionConfig) -> None:
-        """The base checks, and the views a network needs (at least one)."""
-        super().check(recording, config)
-        if recording.views < 1:
-            raise InputError(_source(recording), "/exchange/data", "no views")
-
     def fit(self, data: MeasuredData, config: ReconstructionConfig, *,
             checkpoint_path: str | os.PathLike | None = None, progress: bool = True,
             resume: bool = False) -> FitResult:
