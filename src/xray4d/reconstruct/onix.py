@@ -234,6 +234,7 @@ class Onix(Method):
     description = ("4D-ONIX: CNN encoder of the views + implicit generator, trained on several "
                    "recordings at once, applies to new ones without fitting")
     fits_field = True
+    trains_across_recordings = True
 
     def fit(self, data: MeasuredData, config: ReconstructionConfig, *,
             checkpoint_path: str | os.PathLike | None = None, progress: bool = True,

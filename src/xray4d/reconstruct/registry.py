@@ -66,6 +66,9 @@ class Method:
     #: field continuous in time, :meth:`at_times`); otherwise only the recorded frames
     #: exist, and ``--times`` off them is refused
     continuous_time: ClassVar[bool] = False
+    #: the method is made to train one network on several recordings and apply it to new
+    #: ones (``onix``); the benchmark of single recordings runs it only when named
+    trains_across_recordings: ClassVar[bool] = False
 
     def unavailable_reason(self) -> str | None:
         """None when the method can run here; else one line saying what to install."""
