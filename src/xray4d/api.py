@@ -23,7 +23,7 @@ from .resources import check_reconstruction
 from .viz.preview import write_previews
 
 __all__ = ["reconstruct", "reconstruct_file", "resolve_config", "preview_dir", "checkpoint_file",
-           "reconstruct_outputs", "parse_times", "TimeRequest"]
+           "reconstruct_outputs", "write_preview_folder", "parse_times", "TimeRequest"]
 
 
 def reconstruct(recording: Recording, config: ReconstructionConfig | None = None, *,
@@ -149,20 +149,26 @@ def reconstruct_file(recording_path: str | os.PathLike, out: str | os.PathLike,
             raise OutputError(exc.path, exc.option, f"{exc.fault}; the fit is kept in {ckpt}, "
                               "--resume --force writes it once there is room") from None
         if previews:
-            pdir = preview_dir(out)
-            measured = rec.projections if result.measured is None else result.measured
-            write_previews(pdir, result.reconstruction.volume, measured, result.predicted,
-                           result.losses, result.loss_times, truth=rec.truth,
-                           loss_terms=result.loss_terms,
-                           angles_deg=rec.geometry.angles_deg,
-                           title=_preview_title(config.method, recording_path, result),
-                           times=result.reconstruction.time, recorded_times=rec.time,
-                           velocity=result.reconstruction.velocity)
-            with atomic_path(pdir / "config.yaml") as tmp:
-                tmp.write_text(config.to_yaml())
+            write_preview_folder(result, rec, recording_path, out, config)
         ckpt.unlink(missing_ok=True)
         remove_own_stale_temps(ckpt)
     return result
+
+
+def write_preview_folder(result: FitResult, rec: Recording, recording_path: str | os.PathLike,
+                         out: str | os.PathLike, config: ReconstructionConfig) -> None:
+    """The preview folder of ``out`` (:func:`preview_dir`): slices, MIPs, projections, movie,
+    loss, and the config copy."""
+    pdir = preview_dir(out)
+    measured = rec.projections if result.measured is None else result.measured
+    write_previews(pdir, result.reconstruction.volume, measured, result.predicted,
+                   result.losses, result.loss_times, truth=rec.truth,
+                   loss_terms=result.loss_terms, angles_deg=rec.geometry.angles_deg,
+                   title=_preview_title(config.method, recording_path, result),
+                   times=result.reconstruction.time, recorded_times=rec.time,
+                   velocity=result.reconstruction.velocity)
+    with atomic_path(pdir / "config.yaml") as tmp:
+        tmp.write_text(config.to_yaml())
 
 
 def _preview_title(method: str, recording_path: str | os.PathLike, result: FitResult) -> str:

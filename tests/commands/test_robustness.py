@@ -257,6 +257,7 @@ def _options() -> list[tuple[list[str], object]]:
 
 REQUIRED = {"project": ["vol.h5", "--angles", "0", "--out", "out.h5"],
             "simulate droplets": ["--out", "out.h5"],
+            "simulate droplet-set": ["--out", "set"],
             "reconstruct": ["rec.h5", "--out", "out.h5"],
             "evaluate": ["rec.h5", "--truth", "truth.h5"],
             "benchmark": ["--out", "bench"], "demo": ["--out", "demo"],

@@ -22,7 +22,8 @@ from typing import Any
 from ..cli import (FRAMES_MAX, NOISE, SEED, SIZE_MAX, THREADS, TIME_BUDGET_S, UsageError, int_range,
                    claim_outputs, list_of, read_config_overrides, with_range)
 from ..evaluation.cases import CASES, VIEW_ANGLES, case_names, case_width, expand_cases
-from ..reconstruct.registry import available_methods, needs_extra, unavailable_reason
+from ..reconstruct.registry import (available_methods, get_method, needs_extra,
+                                   unavailable_reason)
 from ..resources import check_fits, estimate_simulation
 
 #: order of the methods in the tables when --methods is not given (others follow by name)
@@ -55,7 +56,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=with_range("view counts (default 2,4)", views))
     p.add_argument("--methods", type=lambda s: _csv(str, s), default=None,
                    help="comma-separated methods (default all registered except those that need "
-                        "an optional extra: astra-fbp and astra-sirt run only when named)")
+                        "an optional extra, astra-fbp and astra-sirt, and onix, which is trained "
+                        "on other recordings: these run only when named)")
     budgets = list_of(TIME_BUDGET_S, max_items=100)
     size, frames = int_range(8, SIZE_MAX), int_range(2, FRAMES_MAX)
     p.add_argument("--time-budget", type=budgets, default=[120.0], metavar="S[,S...]",
@@ -79,7 +81,10 @@ def _check(args: argparse.Namespace) -> list[str]:
     known = available_methods()
     # the ASTRA cross-checks duplicate fbp / sirt (measured within 1e-5 of them) and would make
     # the default table depend on which extras are installed: they run only when named
-    default = [m for m in known if not needs_extra(m)]
+    # 4D-ONIX is trained on other recordings than it is applied to (benchmarks/bench_onix.py):
+    # fitted to each case alone it runs only when named too
+    default = [m for m in known if not needs_extra(m)
+               and not get_method(m).trains_across_recordings]
     methods = args.methods or sorted(default, key=lambda m: (DEFAULT_ORDER.index(m)
                                                              if m in DEFAULT_ORDER else len(DEFAULT_ORDER), m))
     for m in methods:

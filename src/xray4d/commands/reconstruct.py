@@ -36,6 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("recording", metavar="RECORDING", nargs="+",
                    help="recording file (ours, or another format: see the input options "
                         "below); several: each is reconstructed on its own into the folder "
+                        "(with --method onix: one network trained on all of them) "
                         "--out (DIR/NAME.h5), a failure in one loses none of the others, "
                         "and a summary table is printed and written to DIR/summary.json")
     p.add_argument("--out", required=True, metavar="REC.h5",
@@ -91,6 +92,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "field (view 0 is the reference); the values found go to "
                         "/reconstruction/geometry and the config (field methods, 2+ views; "
                         "config section calibration)")
+    p.add_argument("--save-model", metavar="MODEL", default=None,
+                   help="--method onix: save the trained network to this file (tensors and "
+                        "plain values only)")
+    p.add_argument("--model", metavar="MODEL", default=None,
+                   help="apply a saved onix network (--save-model) to the recordings without "
+                        "training (implies --method onix)")
     p.add_argument("--resume", action="store_true", help="continue from OUT.ckpt of a killed run")
     p.add_argument("--force", action="store_true",
                    help="overwrite an existing output file, preview folder or checkpoint")
@@ -189,6 +196,11 @@ def _directions_per_frame(args: argparse.Namespace) -> int | None:
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     """Run a reconstruction from the command line (several: :mod:`.reconstruct_many`)."""
+    if args.method == "onix" or args.model or args.save_model:
+        if args.method not in (None, "onix"):
+            raise UsageError(f"--model/--save-model: onix networks only, not --method {args.method}")
+        from .reconstruct_joint import reconstruct_joint
+        return reconstruct_joint(args, build_config)
     if len(args.recording) > 1:
         from .reconstruct_many import reconstruct_many
         return reconstruct_many(args, build_config)

@@ -40,6 +40,7 @@ from ..io import save_recording
 from ..io.checks import Output
 from ..physics import refractive_index
 from ..resources import check_fits, estimate_simulation
+from .simulate_set import add_set_parser
 from ..simulate import (SCENES, DropletCollision, get_scene, rotating_angles, simulate_droplets,
                         simulate_droplets_intensity)
 
@@ -146,6 +147,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--separation", action="store_true",
                    help="stretching separation instead of coalescence")
     d.set_defaults(func=cmd_simulate_droplets)
+    add_set_parser(phantoms, _add_sampling_arguments)
     for scene in SCENES.values():
         if scene.name != "droplets":
             _add_scene_parser(phantoms, scene.name, scene.summary)

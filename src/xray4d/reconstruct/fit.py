@@ -42,8 +42,9 @@ __all__ = ["fit_field", "render_all", "predict_all", "masked_error"]
 @torch.no_grad()
 def render_all(model: FieldModel, fld: Field, times: torch.Tensor, chunk: int) -> np.ndarray:
     """Every frame on the model's grid, in chunks: (T, [O,] Z, Y, X) float32 on the CPU."""
-    parts = [model.render(fld, times[i:i + chunk]).float().cpu().numpy()
-             for i in range(0, times.shape[0], chunk)]
+    n = times.shape[0]
+    parts = [model.render_batch(fld, torch.arange(i, min(i + chunk, n)), times[i:i + chunk])
+             .float().cpu().numpy() for i in range(0, n, chunk)]
     return np.concatenate(parts).astype(np.float32)
 
 
@@ -69,7 +70,8 @@ def masked_error(model: FieldModel, fld: Field, times: torch.Tensor,
         m = mask[i:i + chunk]
         if not bool(m.any()):
             continue
-        pred = data_term.predict(model.render(fld, times[i:i + chunk]), frames)
+        pred = data_term.predict(model.render_batch(fld, torch.as_tensor(frames),
+                                                    times[i:i + chunk]), frames)
         total += float((pred - data_term.measured[i:i + chunk])[m].double().pow(2).sum())
         count += int(m.sum())
     return total / max(count, 1) / data_term.scale ** 2
@@ -112,7 +114,8 @@ def fit_field(model: FieldModel, data: "MeasuredData", config: ReconstructionCon
                                    mask=None if fit_mask is None
                                    else torch.as_tensor(fit_mask, device=dev),
                                    calibration=calibration)
-    times = torch.as_tensor(normalised_times(rec.time), dtype=torch.float32, device=dev)
+    times = torch.as_tensor(normalised_times(rec.time) if model.frame_times is None
+                            else model.frame_times, dtype=torch.float32, device=dev)
     regs = build_regularizers(config.regularizers.weights(), getattr(model, "value_max", 1.0))
     if watched is not None and stop is not None:
         raise ValueError("validation.stop 'auto' brings its own stop rule; give none")

@@ -13,7 +13,8 @@ Built in: ``hexplane`` and its ablations ``static`` and ``perframe``
 (:mod:`xray4d.reconstruct.hexplane`); the conventional baselines ``fbp``, ``sirt``,
 ``cgls`` (:mod:`xray4d.reconstruct.conventional`); the ASTRA cross-checks ``astra-fbp``
 and ``astra-sirt`` (:mod:`xray4d.reconstruct.astra`, listed always, runnable with the
-``astra`` extra). A new method is a subclass registered with :func:`register_method`;
+``astra`` extra); 4D-ONIX ``onix`` (:mod:`xray4d.reconstruct.onix`: one network trained on
+several recordings at once). A new method is a subclass registered with :func:`register_method`;
 field methods reuse :func:`xray4d.reconstruct.fit.fit_field`.
 """
 from __future__ import annotations
@@ -65,6 +66,9 @@ class Method:
     #: field continuous in time, :meth:`at_times`); otherwise only the recorded frames
     #: exist, and ``--times`` off them is refused
     continuous_time: ClassVar[bool] = False
+    #: the method is made to train one network on several recordings and apply it to new
+    #: ones (``onix``); the benchmark of single recordings runs it only when named
+    trains_across_recordings: ClassVar[bool] = False
 
     def unavailable_reason(self) -> str | None:
         """None when the method can run here; else one line saying what to install."""
@@ -221,7 +225,8 @@ def available_methods() -> dict[str, str]:
 #: modules whose import registers the built-in methods (imported on first use: the
 #: registry is imported by the methods themselves)
 _BUILTIN_MODULES = ("xray4d.reconstruct.hexplane", "xray4d.reconstruct.ablations",
-                    "xray4d.reconstruct.conventional", "xray4d.reconstruct.astra")
+                    "xray4d.reconstruct.conventional", "xray4d.reconstruct.astra",
+                    "xray4d.reconstruct.onix")
 
 
 def _load_builtin() -> None:

@@ -47,6 +47,10 @@ class FieldModel:
     shape: tuple[int, int, int]
     upsample_at: list[float] = []
     channels: int = 1
+    #: normalised time of each training frame when the frames are not one recording's
+    #: (several recordings trained together, each over its own frames: :mod:`.onix`);
+    #: None: the recording's times
+    frame_times: torch.Tensor | None = None
 
     def make_field(self) -> Field:
         """A new field at the first stage (on the training device)."""
@@ -62,6 +66,12 @@ class FieldModel:
     def render(self, field: Field, times: torch.Tensor) -> torch.Tensor:
         """Frames at normalised times (B,) on :attr:`shape`: (B, Z, Y, X) or (B, O, Z, Y, X)."""
         return field.render_frames(times, self.shape)
+
+    def render_batch(self, field: Field, frames: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
+        """Frames of a batch: their indices (B,) among the training frames and their
+        normalised times (B,). A field of space and time needs the times alone (the default,
+        :meth:`render`); a field conditioned on each frame's projections needs the indices."""
+        return self.render(field, times)
 
     def prior_volume(self, volume: torch.Tensor) -> torch.Tensor:
         """What the volume priors see of rendered frames (default: the frames)."""
@@ -256,7 +266,7 @@ class Trainer:
         fld = s["field"]
         times = self.times[idx.to(self.times.device)]
         with render_precision(self.train.precision, times.device):
-            volume = self.model.render(fld, times)
+            volume = self.model.render_batch(fld, idx, times)
         volume = volume.float()         # the projection and the loss terms in float32
         step = Step(fld, idx, times, volume, self.model.prior_volume(volume), s["it"],
                     s.get("fraction", 0.0))
