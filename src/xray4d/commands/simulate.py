@@ -153,10 +153,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             _add_scene_parser(phantoms, scene.name, scene.summary)
 
 
-def _add_view_arguments(p: argparse.ArgumentParser) -> None:
-    """``--frames`` and ``--angles`` (fixed views), or ``--rotating`` and ``--angle-step``."""
+def _add_view_arguments(p: argparse.ArgumentParser, frames: int = 40) -> None:
+    """``--frames`` and ``--angles`` (fixed views), or ``--rotating`` and ``--angle-step``;
+    ``frames``: the default the help names (the command sets it)."""
     p.add_argument("--frames", type=FRAMES, default=None,
-                   help=with_range("number of frames (default 40)", FRAMES))
+                   help=with_range(f"number of frames (default {frames})", FRAMES))
     p.add_argument("--angles", default=None,
                    help="view angles in degrees, comma-separated, each in [-360, 360] "
                         "(default 0,23.8)")
@@ -199,13 +200,14 @@ def _describe_angles(angles: list[float] | np.ndarray) -> str:
     return f"rotating, {a[0]:g} to {a[-1]:g} deg in steps of {step:g} deg"
 
 
-def _add_sampling_arguments(p: argparse.ArgumentParser) -> None:
+def _add_sampling_arguments(p: argparse.ArgumentParser, size: int = 64,
+                            frames: int = 40) -> None:
     """What every simulated scene shares: detector size, views, noise seed, oversampling and
-    the frame interval."""
+    the frame interval; ``size`` and ``frames`` are the defaults."""
     oversample, frame_interval = int_range(1, 8), float_range(0.0, 1e6, lo_open=True)
-    p.add_argument("--size", type=SIZE, default=64,
+    p.add_argument("--size", type=SIZE, default=size,
                    help=with_range("detector width and height, voxels per axis", SIZE))
-    _add_view_arguments(p)
+    _add_view_arguments(p, frames)
     p.add_argument("--seed", type=SEED, default=0, help=with_range("seed of the noise", SEED))
     p.add_argument("--oversample", type=oversample, default=2,
                    help=with_range("finer sampling per axis of the rendered object and of the "

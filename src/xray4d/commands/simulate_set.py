@@ -34,15 +34,15 @@ def add_set_parser(phantoms: argparse._SubParsersAction, sampling) -> None:
                     "oscillation, one in four a separation), into DIR/collision_NN.h5 and "
                     "DIR/set.json. The seeds are --seed .. --seed + count - 1. Defaults: 16 "
                     "collisions of 75 frames at 0 and 23.8 deg (the 4D-ONIX paper's set) on "
-                    "32 x 32 pixels.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "32 x 32 pixels.")
     s.add_argument("--out", required=True, metavar="DIR", help="folder to write the set into")
-    s.add_argument("--count", type=COUNT, default=16, help=with_range("collisions", COUNT))
+    s.add_argument("--count", type=COUNT, default=16,
+                   help=with_range("collisions (default 16)", COUNT))
     s.add_argument("--noise", type=NOISE, default=0.01,
                    help=with_range("Gaussian noise sigma as a fraction of the largest line "
-                                   "integral", NOISE))
-    sampling(s)
-    s.set_defaults(size=32, frames=75)
+                                   "integral (default 0.01)", NOISE))
+    sampling(s, size=32, frames=75)
+    s.set_defaults(frames=75)
     s.add_argument("--force", action="store_true", help="overwrite existing files of the set")
     s.set_defaults(func=cmd_simulate_set)
 
