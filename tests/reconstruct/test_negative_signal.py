@@ -13,7 +13,8 @@ from xray4d.api import resolve_config
 from xray4d.cli import main
 from xray4d.errors import NegativeDataWarning
 from xray4d.io import save_recording
-from xray4d.reconstruct.measurement import measured_data, negative_signal_share
+from xray4d.reconstruct.measurement import (measured_data, negative_signal_share,
+                                         warn_about_negative_signal)
 from xray4d.simulate import simulate_droplets
 
 
@@ -42,3 +43,12 @@ def test_a_negative_object_warns_in_one_line(tmp_path: Path, capsys) -> None:
 
 def test_share_is_zero_without_negative_values() -> None:
     assert negative_signal_share(np.ones((1, 1, 8, 8))) == 0.0
+
+
+def test_projections_with_no_positive_value_say_so() -> None:
+    """All negative (e.g. the sign flipped on an empty-looking recording): the share is
+    infinite and the warning names that instead of printing 'inf'."""
+    data = -np.ones((1, 1, 8, 8), dtype=np.float32)
+    assert negative_signal_share(data) == np.inf
+    with pytest.warns(NegativeDataWarning, match=r"strongly negative \(no positive value\)"):
+        warn_about_negative_signal(data)

@@ -202,10 +202,12 @@ def warn_about_negative_signal(projections: np.ndarray) -> None:
     hold a negative object: the reconstructions are non-negative and would show it as 0."""
     share = negative_signal_share(projections)
     if share > NEGATIVE_SIGNAL_SHARE and is_writer():
+        how = "no positive value" if math.isinf(share) else \
+            f"smoothed minimum {share:.2g} x their maximum"
         warnings.warn(NegativeDataWarning(
-            f"the projections are strongly negative (smoothed minimum {share:.2g} x their "
-            "maximum): the reconstruction is non-negative and shows a negative object as 0; "
-            "check the sign, the flat field or the reference image"), stacklevel=2)
+            f"the projections are strongly negative ({how}): the reconstruction is "
+            "non-negative and shows a negative object as 0; check the sign, the flat field or "
+            "the reference image"), stacklevel=2)
 
 
 def _voxel_mean(volume: np.ndarray, m: int) -> np.ndarray:
