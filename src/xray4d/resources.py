@@ -210,6 +210,31 @@ def _plane_bytes(config: "ReconstructionConfig", frames: int, height: int, width
 FIELD_METHODS = ("hexplane", "static", "perframe")
 
 
+def _field_method_parts(config: "ReconstructionConfig", t: int, plane_hw: tuple[int, int],
+                        vox: int, proj: int, channels: int, model_fit: bool) -> dict[str, int]:
+    """The parts of :func:`estimate_reconstruction` for a method that fits a field:
+    ``libraries``, ``field`` (parameters, gradients, optimiser state), ``batch`` (one
+    training step, with the volume regularisers' temporaries) and ``volumes`` (the output
+    movie, its predicted projections and one chunk being rendered); ``vox`` voxels per
+    frame on the fit's grid, ``proj`` bytes of the predicted projections."""
+    method = config.method
+    planes = _plane_bytes(config, t, *plane_hw) * (t if method == "perframe" else 1)
+    batch = max(1, min(int(config.train.frames_per_batch), t))
+    per_voxel = BATCH_VOLUME_COPIES
+    if config.field.decoder == "mlp":
+        # the (B, Z, Y, X, 3C) feature tensor, its products and the hidden layer
+        per_voxel += 3 * (3 * config.field.channels) + 2 * config.field.mlp_hidden
+    per_voxel *= channels
+    for name, copies in REGULARIZER_VOLUME_COPIES.items():
+        if getattr(config.regularizers, name):
+            per_voxel += copies * (1 if name in FIRST_CHANNEL_REGULARIZERS else channels)
+    chunk = max(1, min(int(config.train.render_chunk), t))
+    return {"libraries": FIELD_LIBRARY_BYTES + (INTENSITY_LIBRARY_BYTES if model_fit else 0),
+            "field": PARAMETER_COPIES * planes,
+            "batch": batch * vox * F32 * per_voxel,
+            "volumes": channels * ((OUTPUT_VOLUME_COPIES * t + chunk) * vox * F32 + proj)}
+
+
 def estimate_reconstruction(frames: int, views: int, height: int, width: int,
                             config: "ReconstructionConfig", *, angle_sets: int = 1,
                             truth: bool = False, in_memory: bool = False,
@@ -253,8 +278,6 @@ def estimate_reconstruction(frames: int, views: int, height: int, width: int,
     channels = 1
     phys = config.physics
     model_fit = intensity and phys.intensity == "model"
-    regularizer_weights = {name: getattr(config.regularizers, name)
-                           for name in REGULARIZER_VOLUME_COPIES}
     if model_fit:
         if phys.fine_render and phys.oversample > 1:  # the fit's grid is finer
             h, w = h * phys.oversample, w * phys.oversample
@@ -274,22 +297,7 @@ def estimate_reconstruction(frames: int, views: int, height: int, width: int,
         parts["working volumes"] = CONVENTIONAL_VOLUME_COPIES * t * vox * F32
         parts["volumes"] = proj                      # predicted projections; x is the output
     else:
-        parts["libraries"] = FIELD_LIBRARY_BYTES + (INTENSITY_LIBRARY_BYTES if model_fit else 0)
-        planes = _plane_bytes(config, t, *plane_hw) * (t if method == "perframe" else 1)
-        parts["field"] = PARAMETER_COPIES * planes
-        batch = max(1, min(int(config.train.frames_per_batch), t))
-        per_voxel = BATCH_VOLUME_COPIES
-        if config.field.decoder == "mlp":
-            # the (B, Z, Y, X, 3C) feature tensor, its products and the hidden layer
-            per_voxel += 3 * (3 * config.field.channels) + 2 * config.field.mlp_hidden
-        per_voxel *= channels
-        for name, copies in REGULARIZER_VOLUME_COPIES.items():
-            if regularizer_weights[name]:
-                per_voxel += copies * (1 if name in FIRST_CHANNEL_REGULARIZERS else channels)
-        parts["batch"] = batch * vox * F32 * per_voxel
-        chunk = max(1, min(int(config.train.render_chunk), t))
-        # the output movie (and its predicted projections), plus one chunk being rendered
-        parts["volumes"] = channels * ((OUTPUT_VOLUME_COPIES * t + chunk) * vox * F32 + proj)
+        parts.update(_field_method_parts(config, t, plane_hw, vox, proj, channels, model_fit))
     if output_frames is not None and output_frames > t:
         # the movie at the times asked for, beside the recorded frames' (and their copy)
         parts["volumes"] += channels * OUTPUT_VOLUME_COPIES * output_frames * vox * F32

@@ -158,6 +158,15 @@ def _backward(loss: torch.Tensor, scaler) -> None:
         scaler.scale(loss).backward()
 
 
+def _optimizer_step(opt: torch.optim.Optimizer, scaler) -> None:
+    """The optimiser's step, through the loss scaler of float16 training when there is one."""
+    if scaler is None:
+        opt.step()
+    else:
+        scaler.step(opt)
+        scaler.update()
+
+
 def _progress_bar(tc: TrainConfig, it: int, elapsed: float, progress: bool, desc: str):
     total = tc.iterations if tc.iterations else int(math.ceil(tc.time_budget_s))
     return tqdm(total=total, initial=min(it, total) if tc.iterations else int(elapsed),
@@ -386,11 +395,7 @@ class Trainer:
                 self._guard(s, agreed[0], bar)
                 s["opt"].zero_grad(set_to_none=True)
                 _backward(loss, scaler)
-            if scaler is None:
-                s["opt"].step()
-            else:
-                scaler.step(s["opt"])
-                scaler.update()
+            _optimizer_step(s["opt"], scaler)
             self.average.update(s["field"])
             s["it"] += 1
             for term, value in zip(self.terms, agreed[1:]):
