@@ -20,7 +20,8 @@ import pytest
 import torch
 
 from xray4d.alignment import from_detectors, to_detectors, to_detectors_adjoint
-from xray4d.geometry import DetectorGeometry, Geometry
+from xray4d.geometry import (DetectorGeometry, Geometry, detector_to_virtual,
+                             virtual_to_detector)
 from xray4d.projector import Projector, project_rays
 
 H, W = 20, 24
@@ -172,3 +173,16 @@ def test_per_frame_detector_geometry_is_kept_per_frame() -> None:
     d = DetectorGeometry.build(3, 2, np.arange(12, dtype=float).reshape(3, 2, 2))
     assert d.per_frame and d.shift_px.shape == (3, 2, 2)
     assert not DetectorGeometry.build(3, 2, [[0, 0], [1, 2]]).per_frame
+
+
+def test_virtual_to_detector_inverts_detector_to_virtual() -> None:
+    """The inverse mapping (used to bring measured images onto the virtual detector) undoes
+    the pixel -> virtual-detector mapping for shift, tilt and magnification together."""
+    rows = torch.linspace(0, 31, 7, dtype=torch.float64)[:, None]
+    cols = torch.linspace(0, 29, 5, dtype=torch.float64)[None, :]
+    shift = torch.tensor([1.3, -2.1], dtype=torch.float64)
+    tilt, mag = torch.tensor(1.7, dtype=torch.float64), torch.tensor(1.05, dtype=torch.float64)
+    u, z = detector_to_virtual(rows, cols, shift, tilt, mag, 32, 30)
+    back_rows, back_cols = virtual_to_detector(u, z, shift, tilt, mag, 32, 30)
+    torch.testing.assert_close(back_rows, rows.expand_as(back_rows), atol=1e-12, rtol=0)
+    torch.testing.assert_close(back_cols, cols.expand_as(back_cols), atol=1e-12, rtol=0)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .geometry import detector_to_virtual
+from .geometry import detector_to_virtual, virtual_to_detector
 
 __all__ = ["detector_grid", "to_detectors", "to_detectors_adjoint", "from_detectors"]
 
@@ -81,18 +81,15 @@ def from_detectors(detector: torch.Tensor, shift: torch.Tensor, tilt_deg: torch.
     mapping, bicubic, zero where a virtual pixel falls outside the real detector."""
     b, v, h, w = detector.shape
     dt, dev = detector.dtype, detector.device
-    rows = torch.arange(h, device=dev, dtype=dt)[None, :, None] - (h - 1) / 2.0
-    cols = torch.arange(w, device=dev, dtype=dt)[None, None, :] - (w - 1) / 2.0
-    sh = shift.reshape(b * v, 1, 1, 2).to(dt)
-    phi = tilt_deg.reshape(b * v, 1, 1).to(dt) * (torch.pi / 180.0)
-    m = magnification.reshape(b * v, 1, 1).to(dt)
-    c, s = torch.cos(phi), torch.sin(phi)
-    # d = m R(phi) (u, z) + shift, the inverse of geometry.detector_to_virtual
-    a = m * (cols * c - rows * s) + sh[..., 0]
-    bb = m * (cols * s + rows * c) + sh[..., 1]
+    z = torch.arange(h, device=dev, dtype=dt)[None, :, None] - (h - 1) / 2.0
+    u = torch.arange(w, device=dev, dtype=dt)[None, None, :] - (w - 1) / 2.0
+    rows, cols = virtual_to_detector(u, z, shift.reshape(b * v, 1, 1, 2).to(dt),
+                                     tilt_deg.reshape(b * v, 1, 1).to(dt),
+                                     magnification.reshape(b * v, 1, 1).to(dt), h, w)
+    # grid_sample's normalised coordinates of the real detector's centred pixel positions
     sx = (w - 1) / 2.0 if w > 1 else 1.0
     sz = (h - 1) / 2.0 if h > 1 else 1.0
-    grid = torch.stack([a / sx, bb / sz], dim=-1)
+    grid = torch.stack([(cols - (w - 1) / 2.0) / sx, (rows - (h - 1) / 2.0) / sz], dim=-1)
     out = F.grid_sample(detector.reshape(b * v, 1, h, w), grid, mode="bicubic",
                         padding_mode="zeros", align_corners=True)
     return out.reshape(b, v, h, w)

@@ -11,7 +11,7 @@ from typing import Any
 from .config import ReconstructionConfig, measurement_preset, resolve_config
 from .data import FitResult, Recording
 from .errors import InputError, OutputError
-from .geometry import distinct_directions
+from .geometry import describe_detectors, distinct_directions
 from .io import atomic_path, load_any, peek_angles, peek_recording, save_reconstruction
 from .io.checks import Output, check_inputs, locked_outputs
 from .io.files import remove_own_stale_temps
@@ -180,9 +180,7 @@ def _preview_title(method: str, recording_path: str | os.PathLike, result: FitRe
         title += f"\n{describe_bound(bound)}"
     found = resolved.get("calibration")
     if found:       # view 0 is the reference
-        title += "\ncalibrated detectors: " + "; ".join(
-            f"view {v} shift ({s[0]:+.2f}, {s[1]:+.2f}) px, tilt {t:+.2f} deg, x{m:.3f}"
-            for v, (s, t, m) in enumerate(zip(found["detector_shift_px"],
-                                              found["detector_tilt_deg"],
-                                              found["magnification"])) if v)
+        title += "\ncalibrated detectors: " + describe_detectors(
+            found["detector_shift_px"], found["detector_tilt_deg"], found["magnification"],
+            digits=2, first_view=1)
     return title

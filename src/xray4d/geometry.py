@@ -36,7 +36,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["Geometry", "DetectorGeometry", "detector_to_virtual", "centred_coordinates", "normalised_coordinates", "distinct_directions"]
+__all__ = ["Geometry", "DetectorGeometry", "detector_to_virtual", "virtual_to_detector",
+           "describe_detectors", "centred_coordinates", "normalised_coordinates",
+           "distinct_directions"]
 
 
 def centred_coordinates(n: int) -> np.ndarray:
@@ -83,6 +85,34 @@ def detector_to_virtual(rows: torch.Tensor, cols: torch.Tensor, shift: torch.Ten
     b = rows - (height - 1) / 2.0 - shift[..., 1]
     c, s = torch.cos(phi), torch.sin(phi)
     return (a * c + b * s) / magnification, (b * c - a * s) / magnification
+
+
+def virtual_to_detector(u: torch.Tensor, z: torch.Tensor, shift: torch.Tensor,
+                        tilt_deg: torch.Tensor, magnification: torch.Tensor, height: int,
+                        width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The inverse of :func:`detector_to_virtual`: the real detector's (row, column) at
+    which the virtual detector point ``(u, z)`` (centred pixel units) is seen."""
+    phi = tilt_deg * (math.pi / 180.0)
+    c, s = torch.cos(phi), torch.sin(phi)
+    a = magnification * (u * c - z * s)
+    b = magnification * (u * s + z * c)
+    return b + (height - 1) / 2.0 + shift[..., 1], a + (width - 1) / 2.0 + shift[..., 0]
+
+
+def describe_detectors(shift_px, tilt_deg, magnification, *, digits: int | None = None,
+                       first_view: int = 0) -> str:
+    """One line of per-view detector geometry, ``view v: shift +c, +r px, tilt +t deg,
+    magnification m; ...``, from (V, 2), (V,), (V,) values (``digits`` decimals of a pixel,
+    more for the tilt and the magnification; None: as short as exact), from ``first_view``
+    on."""
+    def num(x: float, places: int, sign: str = "+") -> str:
+        return format(float(x), f"{sign}g" if digits is None else f"{sign}.{places}f")
+
+    d = digits or 0
+    return "; ".join(f"view {v}: shift {num(s[0], d)}, {num(s[1], d)} px, tilt "
+                     f"{num(t, d + 1)} deg, magnification {num(m, d + 2, '')}"
+                     for v, (s, t, m) in enumerate(zip(shift_px, tilt_deg, magnification))
+                     if v >= first_view)
 
 
 #: the largest detector shift (pixels, as a share of the detector's size), tilt (degrees) and

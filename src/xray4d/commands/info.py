@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..geometry import describe_detectors
 from ..io import describe_file
 
 
@@ -44,10 +45,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     det = d.get("detector")
     if det is not None:
         frame0 = "" if not det.per_frame else " (frame 0; it changes per frame)"
-        print("detectors:   " + "; ".join(
-            f"view {v}: shift {s[0]:+g}, {s[1]:+g} px, tilt {t:+g} deg, magnification {m:g}"
-            for v, (s, t, m) in enumerate(zip(det.shift_px[0], det.tilt_deg[0],
-                                              det.magnification[0]))) + frame0)
+        print("detectors:   " + describe_detectors(det.shift_px[0], det.tilt_deg[0],
+                                                   det.magnification[0]) + frame0)
     print(f"quantity:    {d['quantity']}")
     print(f"value range: {lo:.6g} .. {hi:.6g}")
     print(f"time:        {d['time_range'][0]:g} .. {d['time_range'][1]:g} s")

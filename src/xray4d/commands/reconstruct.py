@@ -8,6 +8,7 @@ import time
 from ..cli import (ITERATIONS, SEED, TIME_BUDGET_S, UsageError, float_range,
                    read_config_overrides, with_range)
 from ..config import PRECISIONS
+from ..geometry import describe_detectors
 
 #: the largest value of the object a user may state: values of f per voxel (attenuation or
 #: refractive decrement times the voxel size, or a simulation's 1) lie far below; measured
@@ -255,10 +256,9 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
           f"{time.perf_counter() - t0:.1f} s" + (f", {size} processes" if size > 1 else ""))
     found = r.config.get("resolved", {}).get("calibration")
     if found:
-        print("calibrated detectors (view: shift columns, rows px; tilt deg; magnification): "
-              + "; ".join(f"{v}: {s[0]:+.3f}, {s[1]:+.3f}; {t:+.4f}; {m:.5f}" for v, (s, t, m)
-                          in enumerate(zip(found["detector_shift_px"], found["detector_tilt_deg"],
-                                           found["magnification"]))))
+        print("calibrated detectors (shift columns, rows): " + describe_detectors(
+            found["detector_shift_px"], found["detector_tilt_deg"], found["magnification"],
+            digits=3))
     if not args.no_preview:
         print(f"previews in {preview_dir(args.out)}/")
     return 0
