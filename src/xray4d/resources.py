@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["MemoryEstimate", "ResourceError", "available_memory", "estimate_reconstruction",
            "estimate_simulation", "estimate_projection", "estimate_evaluation", "check_fits",
            "check_reconstruction", "for_processes_on_this_machine", "processes_on_this_machine",
+           "torchrun_processes",
            "gpu_memory_available", "GPU_PARTS", "GB"]
 
 #: the parts of :func:`estimate_reconstruction` that sit on the training device
@@ -415,13 +416,18 @@ def check_fits(estimate: MemoryEstimate, *, available: int | None = None) -> Non
                         + (f"; {estimate.hint}" if estimate.hint else ""))
 
 
-def processes_on_this_machine() -> int:
-    """How many processes ``torchrun`` started on this machine (``LOCAL_WORLD_SIZE``; 1
-    outside it or when the variable is unreadable)."""
+def torchrun_processes(variable: str = "WORLD_SIZE") -> int:
+    """A process count ``torchrun`` sets in the environment: ``WORLD_SIZE`` (all processes)
+    or ``LOCAL_WORLD_SIZE`` (those on this machine); 1 outside it or when unreadable."""
     try:
-        return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+        return max(1, int(os.environ.get(variable, "1")))
     except ValueError:
         return 1
+
+
+def processes_on_this_machine() -> int:
+    """How many processes ``torchrun`` started on this machine (``LOCAL_WORLD_SIZE``)."""
+    return torchrun_processes("LOCAL_WORLD_SIZE")
 
 
 def for_processes_on_this_machine(estimate: MemoryEstimate, device: str = "cpu"

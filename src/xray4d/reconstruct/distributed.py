@@ -25,16 +25,15 @@ from typing import Iterable, Sequence
 import torch
 import torch.distributed as dist
 
+from ..resources import torchrun_processes
+
 __all__ = ["world", "is_writer", "init_from_environment", "shard", "average_gradients",
            "agree", "launched_processes"]
 
 
 def launched_processes() -> int:
     """The number of processes ``torchrun`` started (``WORLD_SIZE``; 1 outside it)."""
-    try:
-        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
-    except ValueError:
-        return 1
+    return torchrun_processes("WORLD_SIZE")
 
 
 def world() -> tuple[int, int]:
