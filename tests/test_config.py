@@ -69,6 +69,7 @@ SPEC: dict[str, tuple] = {
     "field.value_max": R(0, 1e6, "()", null=True),
     "field.init_value": R(0, 1, "()"),
     "field.init_scale": R(0, 10, "(]"),
+    "field.lateral_margin": R(0, 2, "[]", null=True),
     "regularizers.plane_tv": R(0, 1e9),
     "regularizers.temporal_smoothness": R(0, 1e9),
     "regularizers.l1_sparsity": R(0, 1e9),

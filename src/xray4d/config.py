@@ -93,6 +93,10 @@ class FieldConfig:
     value_max: float | None = None
     init_value: float = 0.02
     init_scale: float = 0.1
+    #: voxels added along y and x on each side, as a share of the width, for objects wider
+    #: than the detector (fitted on the measured columns only, cropped after); None: 0.5
+    #: when the projections are truncated, else 0 (reconstruct/field_of_view.py)
+    lateral_margin: float | None = None
 
     def validate(self) -> None:
         """ConfigError (one line) for an option out of its rule (:data:`RULES`)."""
@@ -319,6 +323,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "value_max": positive(VALUE_LIMIT, high_open=True, nullable=True),
         "init_value": Number(0.0, 1.0, low_open=True, high_open=True),  # sigmoid(bias) < 1
         "init_scale": positive(10.0),
+        "lateral_margin": Number(0.0, 2.0, nullable=True),
     },
     "regularizers": {
         "plane_tv": Number(0.0, WEIGHT_LIMIT),

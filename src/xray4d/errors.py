@@ -43,6 +43,11 @@ class ValueBoundWarning(UserWarning):
     a shape guess; the command line prints it as one line."""
 
 
+class TruncatedProjectionsWarning(UserWarning):
+    """The object reaches the detector's edges (truncated projections) and the field of
+    view is widened beyond the detector; the command line prints it as one line."""
+
+
 class NegativeDataWarning(UserWarning):
     """The projections hold a large negative signal that a non-negative reconstruction
     cannot explain (an object of negative sign, or a wrong flat or reference); the command

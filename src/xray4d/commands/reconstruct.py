@@ -17,6 +17,8 @@ VALUE_MAX = float_range(0.0, 1e6, lo_open=True)
 #: the adversarial term's weight on the command line (the config allows up to 1e9; beside a
 #: data term of O(1) at the start, weights above 100 leave the measured views unexplained)
 ADVERSARIAL_WEIGHT = float_range(0.0, 100.0, lo_open=True)
+#: the lateral margin of the field of view, a share of the detector's width on each side
+LATERAL_MARGIN = float_range(0.0, 2.0)
 from .convert import add_import_arguments, import_options
 
 
@@ -58,6 +60,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--value-max", type=VALUE_MAX, metavar="V",
                    help=with_range("known largest value of the object (e.g. the liquid's); "
                                    "default: estimated", VALUE_MAX))
+    p.add_argument("--lateral-margin", type=LATERAL_MARGIN, metavar="M",
+                   help=with_range("widen the field of view by M times the detector's width on "
+                                   "each side, for an object wider than the detector (fitted "
+                                   "on the measured columns, cropped after; field methods); "
+                                   "0: never; default: 0.5 when the projections are truncated",
+                                   LATERAL_MARGIN))
     p.add_argument("--intensity", choices=("model", "paganin", "log"),
                    help="intensity recordings: fit through the propagation model (default, "
                         "hexplane), or convert to line integrals of delta by Paganin retrieval "
@@ -150,6 +158,8 @@ def build_config(args: argparse.Namespace):
         if not (math.isfinite(args.value_max) and args.value_max > 0):
             raise UsageError(f"--value-max: must be positive, got {args.value_max}")
         field["value_max"] = args.value_max
+    if getattr(args, "lateral_margin", None) is not None:
+        field["lateral_margin"] = args.lateral_margin
     # the conventional methods (fbp, sirt, cgls) count their iterations in their own section
     conventional = {"iterations": args.iterations} if args.iterations is not None else {}
     physics = {k: v for k, v in (("intensity", args.intensity), ("material", args.material),

@@ -48,6 +48,7 @@ from ..data import FitResult, Reconstruction, Recording
 from ..errors import InputError
 from ..io import atomic_path, load_recording, save_reconstruction
 from ..reconstruct.holdout import block_halves, block_mask
+from ..reconstruct.field_of_view import field_of_view, lateral_padding, widen
 from ..reconstruct.measurement import MeasuredData, finish, measured_data
 from ..reconstruct.registry import get_method
 from ..reconstruct.value_bound import (estimate_value_bound, estimate_value_max,
@@ -131,8 +132,9 @@ def _fits_plan(config: ReconstructionConfig, views: int, seeds: int, leave_view_
 def _fit(method, data: MeasuredData, config: ReconstructionConfig, mask: np.ndarray,
          seed: int, progress: bool) -> FitResult:
     cfg = config.updated({"train": {"seed": seed}})
-    res = method.fit(dataclasses.replace(data, fit_mask=mask), cfg, progress=progress)
-    return finish(res, data)
+    wide = widen(dataclasses.replace(data, fit_mask=mask), lateral_padding(data.recording, cfg))
+    res = method.fit(wide, cfg, progress=progress)
+    return finish(res, wide)
 
 
 def _masks(shape: tuple[int, ...], config: ReconstructionConfig) -> dict[str, np.ndarray]:
@@ -158,7 +160,10 @@ def _prepare(recording: Recording, config: ReconstructionConfig
     method.check(recording, config)
     data = measured_data(recording, config)
     bound, source = resolve_value_max(data, config)
-    cfg = config.updated({"field": {"value_max": bound}})
+    # every fit on the same grid: widened as one reconstruction would be (warned once)
+    pad = field_of_view(data, config).lateral_padding
+    cfg = config.updated({"field": {"value_max": bound,
+                                    "lateral_margin": pad / data.recording.geometry.width}})
     info: dict[str, Any] = {"value_max": bound, "value_max_source": source}
     if data.value_max is None:   # no physical bound: what the projections suggest
         info.update(_value_estimate(data.recording, bound))

@@ -18,6 +18,7 @@ from ..config import ReconstructionConfig
 from ..data import FitResult, Recording
 from ..fields.base import Field
 from ..fields.hexplane import HexPlaneField
+from .field_of_view import field_of_view
 from .measurement import MeasuredData, finish, measured_data
 from .flow import render_velocity
 from .registry import Method, register_method
@@ -117,6 +118,7 @@ class HexPlaneMethod(Method):
     fits_measurement_model = True
     fits_field = True
     continuous_time = True
+    fits_masked_pixels = True
 
     @torch.no_grad()
     def at_times(self, result: FitResult, data: MeasuredData, config: ReconstructionConfig,
@@ -201,6 +203,8 @@ class HexPlaneReconstructor:
         self.checkpoint_path, self.progress, self.on_step = checkpoint_path, progress, on_step
         self.method = method or HexPlane()
         self.data = measured_data(recording, config)
+        if self.method.fits_masked_pixels:
+            self.data = field_of_view(self.data, config)
 
     def model(self) -> FieldModel:
         """The field model the method fits to this recording."""

@@ -35,6 +35,7 @@ from ..geometry import Geometry
 from ..physics.measurement import IntensityModel
 from ..preprocess import intensity_line_integrals, optics_of, transmission
 from .distributed import is_writer
+from .field_of_view import crop_columns, crop_result
 from .regularizers import VALUE_MARGIN
 
 if TYPE_CHECKING:
@@ -68,6 +69,10 @@ class MeasuredData:
         fit_mask: (T, V, H, W) bool, the pixels of ``recording.projections`` the data term
             fits (None: all); the others are held out (:mod:`.holdout`). Honoured by the
             methods that fit a field through :func:`~.fit.fit_field`.
+        lateral_padding: voxels the field's grid is wider than the recording's volume on each
+            side along y and x (:mod:`.field_of_view`: a truncating detector); the
+            recording's projections are then padded and ``fit_mask`` leaves the padded
+            columns out.
     """
 
     recording: Recording
@@ -79,6 +84,7 @@ class MeasuredData:
     index: physics.RefractiveIndex | None = None
     preprocessing: str | None = None
     fit_mask: np.ndarray | None = None
+    lateral_padding: int = 0
 
 
 def beta_over_delta_range(index: physics.RefractiveIndex, limit: float | None
@@ -220,7 +226,9 @@ def _voxel_mean(volume: np.ndarray, m: int) -> np.ndarray:
 def finish(result: FitResult, data: MeasuredData) -> FitResult:
     """Bring a fit of ``data`` to the recording's voxel grid and label what it holds.
 
-    On a fine grid the volumes become the mean over each voxel; from intensity data the
+    On a fine grid the volumes become the mean over each voxel; on a widened grid
+    (``data.lateral_padding``) volumes and predictions are cropped to the recording's
+    volume and detector (:func:`~.field_of_view.crop_result`); from intensity data the
     ``volume`` is delta and ``volume_beta`` beta (fitted, or delta over the material's
     delta/beta), with their units and the material in the attributes; ``measured`` is what
     the fit was compared with.
@@ -236,6 +244,7 @@ def finish(result: FitResult, data: MeasuredData) -> FitResult:
             r.velocity = (mean / np.float32(m)).reshape((t, c) + mean.shape[1:])
         r.config.setdefault("resolved", {})["fine_render"] = {
             "oversample": m, "space_scale_on_fine_grid": r.config["field"]["space_scale"] / m}
+    result = crop_result(result, data.lateral_padding)
     if data.index is None:
         return result
     index, fitted = data.index, data.channels > 1
@@ -248,5 +257,6 @@ def finish(result: FitResult, data: MeasuredData) -> FitResult:
                else "derived: volume / (delta/beta of the material)"}
     if data.preprocessing:
         r.attrs["preprocessing"] = data.preprocessing
-    result.measured = data.recording.projections
+    result.measured = crop_columns(data.recording.projections, data.lateral_padding, 1) \
+        if data.lateral_padding else data.recording.projections
     return result

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..resources import check_reconstruction
+from .field_of_view import field_of_view, lateral_padding
 from .measurement import check_intensity_setup, finish, measured_data
 from .times import TimeRequest, recorded_index, resolve_times
 
@@ -69,6 +70,9 @@ class Method:
     #: the method is made to train one network on several recordings and apply it to new
     #: ones (``onix``); the benchmark of single recordings runs it only when named
     trains_across_recordings: ClassVar[bool] = False
+    #: the method fits only the pixels of ``MeasuredData.fit_mask``, so it can fit a field
+    #: of view wider than the detector (:mod:`.field_of_view`) for truncated projections
+    fits_masked_pixels: ClassVar[bool] = False
 
     def unavailable_reason(self) -> str | None:
         """None when the method can run here; else one line saying what to install."""
@@ -106,12 +110,23 @@ class Method:
                              f"the adversarial term needs a method that trains a field "
                              f"(e.g. hexplane), not {self.name!r}")
         g = recording.geometry
+        if config.field.lateral_margin and recording.quantity == "intensity" and \
+                config.physics.intensity == "model":
+            raise InputError(recording.path or "recording", "config field.lateral_margin",
+                             "a field of view wider than the detector is fitted to line "
+                             "integrals, not through the propagation model; use --intensity "
+                             "paganin or log, or lateral_margin 0")
+        if config.field.lateral_margin and not self.fits_masked_pixels:
+            raise InputError(recording.path or "recording", "config field.lateral_margin",
+                             f"a field of view wider than the detector needs a method that "
+                             f"fits a field (e.g. hexplane), not {self.name!r}")
+        pad = lateral_padding(recording, config) if self.fits_masked_pixels else 0
         if config.calibration.enabled and not (self.fits_field and g.views >= 2):
             raise InputError(recording.path or "recording", "config calibration.enabled",
                              "self-calibration needs a method that trains a field (e.g. "
                              f"hexplane) and 2+ views per frame, not {self.name!r} with "
                              f"{g.views} view{'s' if g.views != 1 else ''}")
-        check_reconstruction(g.frames, g.views, g.height, g.width, config,
+        check_reconstruction(g.frames, g.views, g.height, g.width + 2 * pad, config,
                              angle_sets=g.angle_sets, in_memory=True,
                              intensity=recording.quantity == "intensity",
                              source=str(recording.path or ""), field_method=self.fits_field)
@@ -138,7 +153,8 @@ class Method:
                              "continuous in time (hexplane, static)")
         if times.size > recording.frames:
             g = recording.geometry
-            check_reconstruction(g.frames, g.views, g.height, g.width, config,
+            pad = lateral_padding(recording, config) if self.fits_masked_pixels else 0
+            check_reconstruction(g.frames, g.views, g.height, g.width + 2 * pad, config,
                                  angle_sets=g.angle_sets, in_memory=True,
                                  intensity=recording.quantity == "intensity",
                                  source=str(source), field_method=self.fits_field,
@@ -176,6 +192,8 @@ class Method:
         self.check(recording, config)
         wanted = None if times is None else self.check_times(recording, config, times)
         data = measured_data(recording, config)
+        if self.fits_masked_pixels:
+            data = field_of_view(data, config)
         result = self.fit(data, config, checkpoint_path=checkpoint_path, progress=progress,
                           resume=resume)
         if wanted is not None:

@@ -332,8 +332,11 @@ def resolve_value_max(data: "MeasuredData", config: "ReconstructionConfig") -> t
         if data.index is not None:        # intensities retrieved to line integrals of delta
             return VALUE_MARGIN * float(data.index.delta), "material"
         return VALUE_MARGIN * material_value(data.recording, config.physics), "material"
-    rec = data.recording
-    return estimate_value_bound(virtual_projections(rec), rec.geometry.angles_deg,
+    rec, pad = data.recording, data.lateral_padding
+    projections = virtual_projections(rec)
+    if pad:      # the measured columns of a widened detector (.field_of_view)
+        projections = projections[..., pad:-pad]
+    return estimate_value_bound(projections, rec.geometry.angles_deg,
                                 hull=not config.calibration.enabled)
 
 
