@@ -260,7 +260,7 @@ def estimate_value_bound(projections: np.ndarray, angles_deg: np.ndarray,
     raises its floor; the moments are central, blind to column shifts).
     """
     p = np.asarray(projections, dtype=np.float64)
-    value, source = estimate_value_sections(p), "sections"
+    value, source = estimate_value_sections(p, angles_deg=angles_deg), "sections"
     if distinct_views(angles_deg) >= 3:
         # the largest of the estimates: where they fail, the moments and the hull come out low
         others = [(estimate_value_max_moments(p, angles_deg, 1.0), "moments")]

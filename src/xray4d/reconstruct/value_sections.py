@@ -44,6 +44,7 @@ from scipy.ndimage import binary_dilation, map_coordinates, maximum_filter, unif
 
 from ..geometry import Geometry
 from ..projector import Projector
+from .value_rectangles import rectangle_value
 
 __all__ = ["peak_positions", "section_value", "frame_sections", "two_materials",
            "estimate_value_sections", "hull_value_floor"]
@@ -197,28 +198,45 @@ def two_materials(sections: list[list[tuple[float, bool, int, int]]]) -> float |
     return float(hi.min())
 
 
-def estimate_value_sections(projections: np.ndarray, margin: float = 1.0,
-                            peaks: int = 3) -> float | None:
+def _peak_rows(frame: np.ndarray) -> np.ndarray:
+    """(V, W): the detector row through the frame's highest (3x3-smoothed) line integral in
+    any view, averaged with its two neighbours, in every view."""
+    smooth = [uniform_filter(view, 3, mode="constant") for view in frame]
+    best = int(np.argmax([s.max() for s in smooth]))
+    k = int(np.unravel_index(int(np.argmax(smooth[best])), smooth[best].shape)[0])
+    return frame[:, max(k - 1, 0):k + 2].mean(axis=1)
+
+
+def estimate_value_sections(projections: np.ndarray, margin: float = 1.0, peaks: int = 3,
+                            angles_deg: np.ndarray | None = None) -> float | None:
     """The object's value from disc-shaped sections at the peaks of its projections.
 
     Args:
         projections: (T, V, H, W) line integrals.
         margin: factor on the result.
         peaks: highest local maxima examined per view.
+        angles_deg: (V,) or (T, V) view angles in degrees; with them, a frame whose slice
+            through its peak is a rectangle in every view (:func:`.rectangle_value`: a
+            plate) takes the larger of that value and its sections'.
 
     Returns:
         ``margin`` times the median over frames of the smallest over views of the largest
         value over a view's peaks; where some frames show two materials
         (:func:`two_materials`), the larger of that and the median over those frames of
-        their denser value. None when no peak of any frame has a disc-shaped section.
+        their denser value. None when no frame gives a value.
     """
     p = np.asarray(projections, dtype=np.float64)
+    ang = None if angles_deg is None else \
+        np.broadcast_to(np.asarray(angles_deg, dtype=np.float64), p.shape[:2])
     per_frame, dense = [], []
-    for frame in p:
+    for t, frame in enumerate(p):
         sections = frame_sections(frame, peaks)
-        per_view = [found[0][0] for found in sections if found]
-        if per_view:
-            per_frame.append(min(per_view))
+        values = [min(found[0][0] for found in sections if found)] \
+            if any(sections) else []
+        if ang is not None and (rect := rectangle_value(_peak_rows(frame), ang[t])) is not None:
+            values.append(rect)
+        if values:
+            per_frame.append(max(values))
         if (two := two_materials(sections)) is not None:
             dense.append(two)
     if not per_frame:
