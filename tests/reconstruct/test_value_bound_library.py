@@ -148,8 +148,6 @@ def _sample(name: str, angles) -> Recording:
 
 #: measured 32^3 x 8 frames: bound / truth's maximum (2 views, 4 views)
 _FAILS = {
-    ("slab", 4): "0.99: the rectangle's thickness from ramps of 1-3 pixels comes out 2-4 % "
-                 "wide at 32^3 (1.03 at 48^3)",
     ("tripod", 2): "1.85: legs along the rays of one view where the other has no disc",
     ("tripod", 4): "0.94: few frames with a disc-shaped section",
 }

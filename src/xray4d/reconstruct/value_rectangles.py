@@ -14,7 +14,13 @@ rows (rotation about the vertical axis), so one row holds the same horizontal sl
 every view, each at its own known angle: two views give four widths for the three unknowns
 L, d and psi, and the area then gives f. Unlike an ellipse, whose projections in two views
 leave one parameter free, a rectangle is determined by two views, provided its ramps (the
-smaller widths b, a few pixels for a thin plate) are resolved.
+smaller widths b, a few pixels for a thin plate) are resolved. The fitted widths also hold
+the blur of the detector and of the sample's edges, common to all views: it is fitted with
+the sides (in quadrature, :func:`rectangle_sides`), which makes two views an exactly
+determined fit (four widths, four unknowns) and four views an overdetermined one. The
+quadrature is an approximation that holds while the blur is narrower than the ramps
+(measured on a rasterised plate 24 x 6 pixels with 1 % noise: within 3 % without blur,
+within 6 % under a blur of variance 0.2 px^2, 3-14 % high under 0.5 px^2).
 
 :func:`rectangle_value` fits, per view, a pixel-averaged trapezoid and a pixel-averaged
 semi-ellipse (a disc's projection) to the row through the frame's peak; only when the
@@ -102,14 +108,36 @@ def _row_bump(row: np.ndarray, floor: float = 0.05) -> tuple[np.ndarray, np.ndar
     return np.arange(lo, hi + 1, dtype=np.float64), np.clip(row[lo:hi + 1], 0, None)
 
 
+def _sides_squared(a: np.ndarray, b: np.ndarray, c: np.ndarray, s: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(L^2, d^2, blur^2) per candidate angle, least squares of ``a^2 = L^2 c^2 + blur^2``
+    and ``b^2 = d^2 s^2 + blur^2`` over the views (``c``, ``s``: (P, V)); the blur is left
+    out (zero) where it would come out negative."""
+    c2, s2, a2, b2 = c * c, s * s, a * a, b * b
+    n = float(a.size)
+    m = np.stack([np.stack([(c2 * c2).sum(1), np.zeros(len(c)), c2.sum(1)], -1),
+                  np.stack([np.zeros(len(c)), (s2 * s2).sum(1), s2.sum(1)], -1),
+                  np.stack([c2.sum(1), s2.sum(1), np.full(len(c), 2 * n)], -1)], 1)
+    rhs = np.stack([(c2 * a2).sum(1), (s2 * b2).sum(1), np.full(len(c), (a2 + b2).sum())], -1)
+    x = np.linalg.solve(m + 1e-12 * np.eye(3), rhs[..., None])[..., 0]
+    plain = x[:, 2] < 0
+    x[plain, 0] = (c2 * a2).sum(1)[plain] / np.maximum((c2 * c2).sum(1)[plain], 1e-12)
+    x[plain, 1] = (s2 * b2).sum(1)[plain] / np.maximum((s2 * s2).sum(1)[plain], 1e-12)
+    x[plain, 2] = 0.0
+    return np.clip(x[:, 0], 0, None), np.clip(x[:, 1], 0, None), x[:, 2]
+
+
 def rectangle_sides(widths: np.ndarray, angles_deg: np.ndarray
                     ) -> tuple[float, float, float]:
     """(L, d, relative residual) of the rectangle whose trapezoids in views at
     ``angles_deg`` have the box widths ``widths`` (V, 2), each pair in either order.
 
-    Least squares over the long side's angle (0.5 degree steps) and the assignment of
-    each pair to (L |cos psi|, d |sin psi|); the residual is the root of the squared
-    misfit over the squared widths.
+    Each fitted width is taken as the side's extent in that view combined in quadrature
+    with a blur common to all views (the detector's and the sample's edges: a pixel or
+    less, but the ramps of a thin plate are only 1-3 pixels, and without it the thickness
+    comes out 2-4 % wide at 32^3). Least squares over the long side's angle (0.5 degree
+    steps) and the assignment of each pair to (L |cos psi|, d |sin psi|); the residual is
+    the root of the squared misfit of the widths over their squares.
     """
     widths = np.asarray(widths, dtype=np.float64)
     big, small = widths.max(axis=1), widths.min(axis=1)
@@ -120,12 +148,12 @@ def rectangle_sides(widths: np.ndarray, angles_deg: np.ndarray
     for swap in itertools.product((False, True), repeat=widths.shape[0]):
         a = np.where(swap, small, big)
         b = np.where(swap, big, small)
-        length = (c * a).sum(1) / np.maximum((c * c).sum(1), 1e-12)
-        depth = (s * b).sum(1) / np.maximum((s * s).sum(1), 1e-12)
-        misfit = ((a - length[:, None] * c) ** 2 + (b - depth[:, None] * s) ** 2).sum(1)
+        l2, d2, blur2 = _sides_squared(a, b, c, s)
+        misfit = ((a - np.sqrt(l2[:, None] * c * c + blur2[:, None])) ** 2
+                  + (b - np.sqrt(d2[:, None] * s * s + blur2[:, None])) ** 2).sum(1)
         i = int(np.argmin(misfit))
         if misfit[i] < best[2]:
-            best = (float(length[i]), float(depth[i]), float(misfit[i]))
+            best = (float(np.sqrt(l2[i])), float(np.sqrt(d2[i])), float(misfit[i]))
     return best[0], best[1], float(np.sqrt(best[2] / (widths ** 2).sum()))
 
 
