@@ -26,6 +26,18 @@ shortfall. Per view the largest value over its peaks (the densest material),
 per frame the smallest over views (an elongation along one view's rays only
 raises that view's value), then the median over frames.
 
+Two refinements of that median. A frame whose views show two materials
+(:func:`two_materials`: two round drops, both principal sections discs of one value,
+with values apart by more than ``1 / LIGHT_SHARE``, seen so by two views that agree on
+both values) has its denser value counted apart: the bound is the larger of the median
+over all frames and the median over those frames of their denser value (two liquids
+that merge and mix: the early frames show both, the later ones only the mixture, whose
+value the plain median returned, 0.83-0.85 of the densest). And with the view angles
+given, a frame whose slice through its peak is a rectangle in every view (a plate
+turned in depth, whose flat-topped sections a disc spreads over the plate's width) also
+gets the value of that rectangle (:func:`.value_rectangles.rectangle_value`), the larger
+of the two counting.
+
 :func:`hull_value_floor`: every ray's line integral is at most the value times
 the ray's path through the visual hull (the intersection of the views'
 back-projected silhouettes, which holds the object), so ``P / L_hull`` is a
