@@ -148,12 +148,8 @@ def _sample(name: str, angles) -> Recording:
 
 #: measured 32^3 x 8 frames: bound / truth's maximum (2 views, 4 views)
 _FAILS = {
-    ("slab", 2): "0.37: a plate turned in depth; its sections are rectangles, not discs",
-    ("slab", 4): "0.93: the hull floor, the sections say 0.55",
     ("tripod", 2): "1.85: legs along the rays of one view where the other has no disc",
     ("tripod", 4): "0.94: few frames with a disc-shaped section",
-    ("two-liquids", 2): "0.83: the median over frames is the mixture's, not the denser liquid's",
-    ("two-liquids", 4): "0.83: the median over frames is the mixture's, not the denser liquid's",
 }
 _CASES = [pytest.param(name, angles, marks=pytest.mark.xfail(
     strict=True, reason=_FAILS[(name, len(angles))])) if (name, len(angles)) in _FAILS

@@ -248,19 +248,19 @@ def estimate_value_bound(projections: np.ndarray, angles_deg: np.ndarray,
 
     Measured against the truth's largest value on every scene of the library at 2 and
     4 views, 32^3 and 48^3 x 10 frames, 1 % noise: ``docs/results/value-bound.md``
-    (``benchmarks/bench_value_bound.py``). 27 of 37 recordings get a bound in [1, 1.3]
-    times the truth's maximum (22 with the linearly interpolated sections before);
-    the demo's droplet collision 1.01. Two views do not determine a value (only a shape
-    assumption does): a thin plate turned in depth comes out low (0.37), a tripod whose
-    legs point along the rays high (1.32 at 48^3) or low, and a two-liquid sample gets
-    the value of its typical mixture (the median over frames, 0.83-0.85), not of its
-    densest liquid; :func:`bound_diagnostic` and :func:`warn_about_bound` report it.
+    (``benchmarks/bench_value_bound.py``). 31 of 37 recordings get a bound in [1, 1.3]
+    times the truth's maximum (27 before frames with two materials and rectangular slices
+    were recognised, 22 with the linearly interpolated sections before that); the demo's
+    droplet collision 1.01. Two views do not determine a value (only a shape assumption
+    does): a tripod whose thin legs point along the rays comes out high (1.32 at 48^3) or
+    low, drops overlapping along both rays high (spray, 1.38 at 48^3);
+    :func:`bound_diagnostic` and :func:`warn_about_bound` report it.
     ``hull`` False leaves out the visual hull, whose floor needs the views' detectors
     aligned (a detector geometry still to be calibrated: a shifted view shrinks the hull and
     raises its floor; the moments are central, blind to column shifts).
     """
     p = np.asarray(projections, dtype=np.float64)
-    value, source = estimate_value_sections(p), "sections"
+    value, source = estimate_value_sections(p, angles_deg=angles_deg), "sections"
     if distinct_views(angles_deg) >= 3:
         # the largest of the estimates: where they fail, the moments and the hull come out low
         others = [(estimate_value_max_moments(p, angles_deg, 1.0), "moments")]

@@ -26,6 +26,18 @@ shortfall. Per view the largest value over its peaks (the densest material),
 per frame the smallest over views (an elongation along one view's rays only
 raises that view's value), then the median over frames.
 
+Two refinements of that median. A frame whose views show two materials
+(:func:`two_materials`: two round drops, both principal sections discs of one value,
+with values apart by more than ``1 / LIGHT_SHARE``, seen so by two views that agree on
+both values) has its denser value counted apart: the bound is the larger of the median
+over all frames and the median over those frames of their denser value (two liquids
+that merge and mix: the early frames show both, the later ones only the mixture, whose
+value the plain median returned, 0.83-0.85 of the densest). And with the view angles
+given, a frame whose slice through its peak is a rectangle in every view (a plate
+turned in depth, whose flat-topped sections a disc spreads over the plate's width) also
+gets the value of that rectangle (:func:`.value_rectangles.rectangle_value`), the larger
+of the two counting.
+
 :func:`hull_value_floor`: every ray's line integral is at most the value times
 the ray's path through the visual hull (the intersection of the views'
 back-projected silhouettes, which holds the object), so ``P / L_hull`` is a
@@ -44,8 +56,10 @@ from scipy.ndimage import binary_dilation, map_coordinates, maximum_filter, unif
 
 from ..geometry import Geometry
 from ..projector import Projector
+from .value_rectangles import rectangle_value
 
-__all__ = ["peak_positions", "section_value", "estimate_value_sections", "hull_value_floor"]
+__all__ = ["peak_positions", "section_value", "frame_sections", "two_materials",
+           "estimate_value_sections", "hull_value_floor"]
 
 #: a section passes as a disc when the semi-ellipse misses this share of its area, or less
 MAX_MISMATCH = 0.15
@@ -56,6 +70,11 @@ STEP = 0.5
 #: a peak whose row reaches less than this share of it in another view is elongated along the
 #: ray: its value is scaled by the shortfall
 ROW_TOLERANCE = 0.9
+#: a view shows two materials when the lighter of two disc-shaped peaks is below this share of
+#: the denser one
+LIGHT_SHARE = 0.75
+#: views agree on a frame's two materials when their values differ by less than this fraction
+AGREE = 0.1
 _SUB = (np.arange(8) + 0.5) / 8 - 0.5
 
 
@@ -139,48 +158,105 @@ def section_value(view: np.ndarray, k: int, j: int, direction: np.ndarray
     return _fit_disc(t[sel], np.clip(q[sel], 0, None))
 
 
-def _peak_value(view: np.ndarray, k: int, j: int) -> float | None:
-    """The value at one peak from the principal section that is a disc (see the module)."""
+def _peak_value(view: np.ndarray, k: int, j: int) -> tuple[float, bool] | None:
+    """The value at one peak from the principal section that is a disc (see the module), and
+    whether the peak is *round*: both principal sections are discs of values within
+    ``AGREE`` of each other (a drop, not a body elongated in the detector's plane)."""
     minor = _minor_axis(view, k, j)
     major = np.array([minor[1], -minor[0]])
     a, b = section_value(view, k, j, minor), section_value(view, k, j, major)
     ok = [s for s in (a, b) if s is not None and s[0] < MAX_MISMATCH and s[2] >= THIN_PX]
     if not ok:
         return None
-    return min(ok)[1]                     # the better fitting one
+    values = [s[1] for s in ok]
+    return min(ok)[1], len(ok) == 2 and max(values) <= (1 + AGREE) * min(values)
 
 
-def estimate_value_sections(projections: np.ndarray, margin: float = 1.0,
-                            peaks: int = 3) -> float | None:
+def frame_sections(frame: np.ndarray, peaks: int = 3
+                   ) -> list[list[tuple[float, bool, int, int]]]:
+    """Per view of one frame (V, H, W), the (value, round, row, column) of each of its
+    ``peaks`` highest peaks whose section is a disc (:func:`_peak_value`), the value scaled
+    by the row check (see the module), highest value first."""
+    row_tops = np.stack([uniform_filter(view, 3, mode="constant").max(axis=1)
+                         for view in frame])                   # (V, H): each row's peak
+    out = []
+    for view in frame:
+        smooth = uniform_filter(view, 3, mode="constant")
+        found = [(v[0] * min(1.0, float(row_tops[:, k].min()) / (ROW_TOLERANCE * smooth[k, j])),
+                  v[1], k, j) for k, j in peak_positions(view, peaks)
+                 if (v := _peak_value(view, k, j)) is not None]
+        out.append(sorted(found, reverse=True))
+    return out
+
+
+def two_materials(sections: list[list[tuple[float, bool, int, int]]]) -> float | None:
+    """The denser value of a frame that shows two materials, else None.
+
+    A view shows two materials when two of its round peaks (drops: both principal sections
+    discs of one value) have values apart by more than ``1 / LIGHT_SHARE``; the frame does
+    when at least two views do and agree, within ``AGREE``, on both values (the same two
+    drops seen from two directions). The denser value is the smallest over those views.
+    """
+    pairs = []
+    for found in sections:
+        values = [v for v, rnd, _, _ in found if rnd]
+        if len(values) >= 2 and values[-1] < LIGHT_SHARE * values[0]:
+            pairs.append((values[0], values[-1]))
+    if len(pairs) < 2:
+        return None
+    hi, lo = np.array(pairs).T
+    if hi.max() > (1 + AGREE) * hi.min() or lo.max() > (1 + AGREE) * lo.min():
+        return None
+    return float(hi.min())
+
+
+def _peak_rows(frame: np.ndarray) -> np.ndarray:
+    """(V, W): the detector row through the frame's highest (3x3-smoothed) line integral in
+    any view, averaged with its two neighbours, in every view."""
+    smooth = [uniform_filter(view, 3, mode="constant") for view in frame]
+    best = int(np.argmax([s.max() for s in smooth]))
+    k = int(np.unravel_index(int(np.argmax(smooth[best])), smooth[best].shape)[0])
+    return frame[:, max(k - 1, 0):k + 2].mean(axis=1)
+
+
+def estimate_value_sections(projections: np.ndarray, margin: float = 1.0, peaks: int = 3,
+                            angles_deg: np.ndarray | None = None) -> float | None:
     """The object's value from disc-shaped sections at the peaks of its projections.
 
     Args:
         projections: (T, V, H, W) line integrals.
         margin: factor on the result.
         peaks: highest local maxima examined per view.
+        angles_deg: (V,) or (T, V) view angles in degrees; with them, a frame whose slice
+            through its peak is a rectangle in every view (:func:`.rectangle_value`: a
+            plate) takes the larger of that value and its sections'.
 
     Returns:
         ``margin`` times the median over frames of the smallest over views of the largest
-        value over a view's peaks; None when no peak of any frame has a disc-shaped section.
+        value over a view's peaks; where some frames show two materials
+        (:func:`two_materials`), the larger of that and the median over those frames of
+        their denser value. None when no frame gives a value.
     """
     p = np.asarray(projections, dtype=np.float64)
-    per_frame = []
-    for frame in p:
-        row_tops = np.stack([uniform_filter(view, 3, mode="constant").max(axis=1)
-                             for view in frame])               # (V, H): each row's peak
-        per_view = []
-        for view in frame:
-            smooth = uniform_filter(view, 3, mode="constant")
-            found = [v * min(1.0, float(row_tops[:, k].min()) / (ROW_TOLERANCE * smooth[k, j]))
-                     for k, j in peak_positions(view, peaks)
-                     if (v := _peak_value(view, k, j)) is not None]
-            if found:
-                per_view.append(max(found))
-        if per_view:
-            per_frame.append(min(per_view))
+    ang = None if angles_deg is None else \
+        np.broadcast_to(np.asarray(angles_deg, dtype=np.float64), p.shape[:2])
+    per_frame, dense = [], []
+    for t, frame in enumerate(p):
+        sections = frame_sections(frame, peaks)
+        values = [min(found[0][0] for found in sections if found)] \
+            if any(sections) else []
+        if ang is not None and (rect := rectangle_value(_peak_rows(frame), ang[t])) is not None:
+            values.append(rect)
+        if values:
+            per_frame.append(max(values))
+        if (two := two_materials(sections)) is not None:
+            dense.append(two)
     if not per_frame:
         return None
-    return float(margin * np.median(per_frame))
+    value = float(np.median(per_frame))
+    if dense:
+        value = max(value, float(np.median(dense)))
+    return margin * value
 
 
 def _hull(frame: np.ndarray, angles_deg: np.ndarray, threshold: float) -> np.ndarray | None:
