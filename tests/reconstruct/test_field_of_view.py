@@ -142,3 +142,19 @@ def test_the_command_line_widens_on_request_and_refuses_it_for_other_methods(tmp
     assert code == 2 and err.count("\n") == 1 and "field.lateral_margin" in err
     assert not (tmp_path / "s.h5").exists()
     assert math.isfinite(cfg["field"]["lateral_margin"])
+
+
+def test_validation_holds_out_measured_pixels_of_a_widened_fit() -> None:
+    from xray4d.evaluation.validation import run_validation
+    rec = get_scene("wide-cylinder").recording(size=12, frames=2, angles_deg=FOUR, noise=0.01,
+                                               seed=0)
+    cfg = resolve_config("default", {"train": {"iterations": 30, "time_budget_s": None}})
+    with pytest.warns(TruncatedProjectionsWarning):
+        run = run_validation(rec, cfg, seeds=1, leave_view_out=True)
+    assert run.heldout.shape == rec.projections.shape and run.heldout.any()
+    assert run.predicted.shape == rec.projections.shape
+    for name, r in run.reconstructions.items():
+        assert r.volume.shape == rec.truth.shape, name
+        assert r.config["resolved"]["field_of_view"]["fitted_grid"] == [12, 24, 24], name
+    assert math.isfinite(run.summary["heldout_relative_error"])
+    assert {int(v) for v in run.summary["leave_view_out"]} == {0, 1, 2, 3}

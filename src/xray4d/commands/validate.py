@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..cli import (ITERATIONS, SEED, TIME_BUDGET_S, UsageError, check_output, float_range,
                    int_range, with_range)
-from .reconstruct import VALUE_MAX, add_precision_argument
+from .reconstruct import LATERAL_MARGIN, VALUE_MAX, add_precision_argument
 
 __all__ = ["add_parser", "run"]
 
@@ -68,6 +68,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--value-max", type=VALUE_MAX, metavar="V",
                    help=with_range("known largest value of the object (e.g. the liquid's); "
                                    "default: estimated", VALUE_MAX))
+    p.add_argument("--lateral-margin", type=LATERAL_MARGIN, metavar="M",
+                   help=with_range("field of view widened by M times the detector's width on "
+                                   "each side (as xray4d reconstruct --lateral-margin)",
+                                   LATERAL_MARGIN))
     p.add_argument("--intensity", choices=("model", "paganin", "log"),
                    help="intensity recordings: as xray4d reconstruct --intensity")
     p.add_argument("--material", metavar="FORMULA", help="intensity recordings: the material")
