@@ -158,3 +158,5 @@ def test_validation_holds_out_measured_pixels_of_a_widened_fit() -> None:
         assert r.config["resolved"]["field_of_view"]["fitted_grid"] == [12, 24, 24], name
     assert math.isfinite(run.summary["heldout_relative_error"])
     assert {int(v) for v in run.summary["leave_view_out"]} == {0, 1, 2, 3}
+    share = run.reconstructions["reconstruction"].config["resolved"]["fitted_pixel_share"]
+    assert share == pytest.approx(1 - run.heldout.mean())      # of the measured pixels

@@ -136,7 +136,9 @@ def fit_field(model: FieldModel, data: "MeasuredData", config: ReconstructionCon
     outcome = trainer.fit(resume=resume)
     volume = render_all(model, outcome.field, times, tc.render_chunk)
     predicted = predict_all(data_term, volume, tc.render_chunk)
-    cfg = _run_config(model, config, method, volume, rec, trainer, outcome, stop, fit_mask)
+    pad = data.lateral_padding      # the share of fitted pixels among the measured ones
+    cfg = _run_config(model, config, method, volume, rec, trainer, outcome, stop,
+                      fit_mask[..., pad:-pad] if pad and fit_mask is not None else fit_mask)
     two = model.channels > 1
     recon = Reconstruction(volume=np.ascontiguousarray(volume[:, 0]) if two else volume,
                            time=np.asarray(rec.time, np.float64), method=method, config=cfg,
