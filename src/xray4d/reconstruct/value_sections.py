@@ -22,7 +22,10 @@ detector does not resolve while the value goes with 1 / width^2). When both axes
 pass, the better fitting one is used. A peak whose detector row reaches less than
 ``ROW_TOLERANCE`` of the peak's height in another view (the same horizontal slice,
 seen from there) is elongated along this view's ray: its value is scaled by the
-shortfall. Per view the largest value over its peaks (the densest material),
+shortfall. A section that the detector's edge cuts (truncated projections: a peak next
+to a side edge, its tilted section leaving the detector) is not used either: it came
+out narrower than the body and 4-60 % too dense on the wide cylinder, whose views' edge
+columns see liquid. Per view the largest value over its peaks (the densest material),
 per frame the smallest over views (an elongation along one view's rays only
 raises that view's value), then the median over frames.
 
@@ -145,16 +148,23 @@ def _fit_disc(t: np.ndarray, q: np.ndarray) -> tuple[float, float, float]:
 def section_value(view: np.ndarray, k: int, j: int, direction: np.ndarray
                   ) -> tuple[float, float, float] | None:
     """(mismatch, value, width in pixels) of the disc that fits the view's profile through
-    pixel (k, j) along ``direction`` (d_row, d_col); None when the bump is too short."""
+    pixel (k, j) along ``direction`` (d_row, d_col); None when the bump is too short or
+    the detector's edge cuts it (a sample next to the bump lies off the detector: a body
+    longer than the detector is wide, whose section there would come out narrower and
+    denser than it is)."""
     n = max(view.shape)
     t = np.arange(-n, n + STEP, STEP)
-    q = map_coordinates(view, [k + t * direction[0], j + t * direction[1]], order=3,
-                        mode="constant")
+    rows, cols = k + t * direction[0], j + t * direction[1]
+    q = map_coordinates(view, [rows, cols], order=3, mode="constant")
     if not q[t.size // 2] > 0:
         return None
     sel = _bump(q, t.size // 2)
     if sel.stop - sel.start < 3:
         return None
+    around = slice(max(sel.start - 1, 0), sel.stop + 1)
+    if not ((rows[around] >= 0) & (rows[around] <= view.shape[0] - 1) & (cols[around] >= 0)
+            & (cols[around] <= view.shape[1] - 1)).all():
+        return None                       # the detector's edge cuts the section
     return _fit_disc(t[sel], np.clip(q[sel], 0, None))
 
 
