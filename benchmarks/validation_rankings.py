@@ -29,7 +29,8 @@ from xray4d.evaluation.checks import quality_error
 RESULTS = Path(__file__).parent / "results"
 #: the stored sets, in the order they were made
 FILES = ("validation.json", "validation_check.json", "validation_fresh.json",
-         "validation_fresh2.json", "validation_fresh3.json", "validation_fresh4.json")
+         "validation_fresh2.json", "validation_fresh3.json", "validation_fresh4.json",
+         "validation_fresh5.json")
 
 
 def object_fraction(row: dict[str, Any]) -> float | None:
