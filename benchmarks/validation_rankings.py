@@ -73,6 +73,12 @@ NUMBERS: dict[str, Callable[[dict[str, Any]], float | None]] = {
                                                          if r.get("value_max") else None),
     "quality_error (object scale, before)": object_scale_quality_error,
     "quality_error": current_quality_error,
+    # baselines: how much of the ranking is the object's size, which the PSNR over the
+    # whole volume and the quality error both grow with
+    "object_fraction (size alone)": object_fraction,
+    "quality_error / object_fraction": lambda r: (
+        current_quality_error(r) / object_fraction(r)
+        if current_quality_error(r) is not None and object_fraction(r) else None),
 }
 
 
