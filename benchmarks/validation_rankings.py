@@ -29,7 +29,8 @@ from xray4d.evaluation.checks import quality_error
 RESULTS = Path(__file__).parent / "results"
 #: the stored sets, in the order they were made
 FILES = ("validation.json", "validation_check.json", "validation_fresh.json",
-         "validation_fresh2.json", "validation_fresh3.json", "validation_fresh4.json")
+         "validation_fresh2.json", "validation_fresh3.json", "validation_fresh4.json",
+         "validation_fresh5.json")
 
 
 def object_fraction(row: dict[str, Any]) -> float | None:
@@ -72,6 +73,12 @@ NUMBERS: dict[str, Callable[[dict[str, Any]], float | None]] = {
                                                          if r.get("value_max") else None),
     "quality_error (object scale, before)": object_scale_quality_error,
     "quality_error": current_quality_error,
+    # baselines: how much of the ranking is the object's size, which the PSNR over the
+    # whole volume and the quality error both grow with
+    "object_fraction (size alone)": object_fraction,
+    "quality_error / object_fraction": lambda r: (
+        current_quality_error(r) / object_fraction(r)
+        if current_quality_error(r) is not None and object_fraction(r) else None),
 }
 
 

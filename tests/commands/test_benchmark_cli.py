@@ -114,3 +114,14 @@ def test_cases_all_names_every_scene_and_unknown_names_are_refused(tmp_path: Pat
     assert main(["benchmark", "--out", str(tmp_path / "b"), "--cases", "all,volcano"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown case 'volcano'" in err
+
+
+def test_scene_variants_are_cases_with_their_own_parameters() -> None:
+    from xray4d.evaluation.cases import (VARIANTS, case_names, case_width, describe_case,
+                                         simulate_case)
+    for name, (summary, scene, _) in VARIANTS.items():
+        assert name in case_names() and describe_case(name) == summary
+        assert case_width(name) == case_width(scene)
+        rec = simulate_case(name, 2, 16, 2, 0.0, 0)
+        base = simulate_case(scene, 2, 16, 2, 0.0, 0)
+        assert rec.truth.max() == 1.0 and not np.array_equal(rec.truth, base.truth)

@@ -5,6 +5,8 @@ A case is a named scene of :mod:`xray4d.simulate` with its parameters, seen from
 sample (:data:`KNOWN_MATERIAL`, config overrides given to every method). Besides the
 named variants of :data:`CASES`, every scene of the library (:data:`xray4d.simulate.SCENES`)
 is a case with its default parameters, and ``all`` names them all (:func:`expand_cases`).
+:data:`VARIANTS` are library scenes with other parameters (the validation benchmark's later
+sets); they are cases by name but not in the benchmark's default list.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from ..data import Recording
 from ..simulate import (SCENES, DropletCollision, get_scene, simulate_droplets,
                         simulate_rigid_ellipsoid)
 
-__all__ = ["VIEW_ANGLES", "CASES", "KNOWN_MATERIAL", "DEMO_SIMULATION", "case_overrides",
+__all__ = ["VIEW_ANGLES", "CASES", "VARIANTS", "KNOWN_MATERIAL", "DEMO_SIMULATION", "case_overrides",
            "simulate_case", "case_names", "expand_cases", "describe_case", "case_width"]
 
 #: view angles (degrees) by number of views: XMPI-like, the first two 23.8 deg apart
@@ -27,6 +29,17 @@ CASES: dict[str, tuple[str, str, dict[str, Any]]] = {
                    "droplets", {"radius_1": 0.15, "radius_2": 0.11, "impact_parameter": 0.4}),
     "ellipsoid": ("rigid ellipsoid with a hollow inclusion, moving on an arc and tumbling",
                   "ellipsoid", {}),
+}
+
+#: library scenes with other parameters: name -> (one-line description, scene, parameters);
+#: every one keeps the truth's largest value at 1
+VARIANTS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "glancing": ("glancing collision of two smaller equal droplets (radii 0.12, impact 0.3)",
+                 "droplets", {"radius_1": 0.12, "radius_2": 0.12, "impact_parameter": 0.3}),
+    "thick-jet": ("thicker, longer-wave liquid jet (radius 0.07, wavelength 0.5, amplitude 0.1)",
+                  "jet", {"radius": 0.07, "wavelength": 0.5, "amplitude": 0.1}),
+    "slim-column": ("slimmer liquid column (radius 0.2) with a smaller rising bubble (0.07)",
+                    "bubble-column", {"column_radius": 0.2, "bubble_radius": 0.07}),
 }
 
 #: what a user of a case knows about the sample, as config overrides for every method: the
@@ -53,7 +66,7 @@ def case_overrides(case: str, user: dict[str, Any]) -> dict[str, Any]:
 
 def case_names() -> list[str]:
     """Every case: the named variants of :data:`CASES`, then the library's other scenes."""
-    return list(CASES) + [s for s in SCENES if s not in CASES]
+    return list(CASES) + [s for s in SCENES if s not in CASES] + list(VARIANTS)
 
 
 def expand_cases(names: list[str]) -> list[str]:
@@ -67,11 +80,15 @@ def expand_cases(names: list[str]) -> list[str]:
 
 def describe_case(case: str) -> str:
     """One line describing a case."""
+    if case in VARIANTS:
+        return VARIANTS[case][0]
     return CASES[case][0] if case in CASES else SCENES[case].summary
 
 
 def case_width(case: str) -> float:
     """Width of the case's fine grid over the field of view's (memory estimates)."""
+    if case in VARIANTS:
+        return SCENES[VARIANTS[case][1]].width
     return 1.0 if case in CASES else SCENES[case].width
 
 
@@ -79,6 +96,11 @@ def simulate_case(case: str, views: int, size: int, frames: int, noise: float,
                   seed: int) -> Recording:
     """The recording (with truth) of a case (:func:`case_names`) seen from ``views`` views."""
     angles = VIEW_ANGLES[views]
+    if case in VARIANTS:
+        _, name, kwargs = VARIANTS[case]
+        scene = get_scene(name)
+        return scene.recording(size=size, frames=frames, angles_deg=angles, noise=noise,
+                               seed=seed, params=scene.params(**kwargs))
     if case not in CASES:
         return get_scene(case).recording(size=size, frames=frames, angles_deg=angles,
                                          noise=noise, seed=seed)
