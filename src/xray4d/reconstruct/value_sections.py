@@ -187,11 +187,10 @@ def frame_sections(frame: np.ndarray, peaks: int = 3
     """Per view of one frame (V, H, W), the (value, round, row, column) of each of its
     ``peaks`` highest peaks whose section is a disc (:func:`_peak_value`), the value scaled
     by the row check (see the module), highest value first."""
-    row_tops = np.stack([uniform_filter(view, 3, mode="constant").max(axis=1)
-                         for view in frame])                   # (V, H): each row's peak
+    smoothed = [uniform_filter(view, 3, mode="constant") for view in frame]
+    row_tops = np.stack([smooth.max(axis=1) for smooth in smoothed])   # (V, H): rows' peaks
     out = []
-    for view in frame:
-        smooth = uniform_filter(view, 3, mode="constant")
+    for view, smooth in zip(frame, smoothed):
         found = [(v[0] * min(1.0, float(row_tops[:, k].min()) / (ROW_TOLERANCE * smooth[k, j])),
                   v[1], k, j) for k, j in peak_positions(view, peaks)
                  if (v := _peak_value(view, k, j)) is not None]
