@@ -48,7 +48,7 @@ from ..data import FitResult, Reconstruction, Recording
 from ..errors import InputError
 from ..io import atomic_path, load_recording, save_reconstruction
 from ..reconstruct.holdout import block_halves, block_mask
-from ..reconstruct.field_of_view import field_of_view, lateral_padding, widen
+from ..reconstruct.field_of_view import lateral_padding, widen
 from ..reconstruct.measurement import MeasuredData, finish, measured_data
 from ..reconstruct.registry import get_method
 from ..reconstruct.value_bound import (estimate_value_bound, estimate_value_max,
@@ -161,7 +161,7 @@ def _prepare(recording: Recording, config: ReconstructionConfig
     data = measured_data(recording, config)
     bound, source = resolve_value_max(data, config)
     # every fit on the same grid: widened as one reconstruction would be (warned once)
-    pad = field_of_view(data, config).lateral_padding
+    pad = lateral_padding(data.recording, config, warn=True)
     cfg = config.updated({"field": {"value_max": bound,
                                     "lateral_margin": pad / data.recording.geometry.width}})
     info: dict[str, Any] = {"value_max": bound, "value_max_source": source}

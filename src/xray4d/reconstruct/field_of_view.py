@@ -70,36 +70,37 @@ def truncated_share(projections: np.ndarray) -> float:
     return float(np.mean(edges > EDGE_SIGNAL * top))
 
 
-def lateral_padding(recording: "Recording", config: "ReconstructionConfig") -> int:
+def lateral_padding(recording: "Recording", config: "ReconstructionConfig", *,
+                    warn: bool = False) -> int:
     """Voxels added on each side along y and x: ``field.lateral_margin`` times the width,
     or with the margin unset (automatic) :data:`AUTO_MARGIN` times it when the projections
     are truncated (:func:`truncated_share`) and 0 otherwise. Only line integrals (and
-    phase) are judged automatically; intensities are fitted on the detector's volume."""
+    phase) are judged automatically; intensities are fitted on the detector's volume.
+    ``warn``: an automatic widening says so in one
+    :class:`~xray4d.errors.TruncatedProjectionsWarning` line."""
     margin = config.field.lateral_margin
     width = recording.geometry.width
-    if margin is None:
-        if recording.quantity == "intensity" or \
-                truncated_share(recording.projections) <= TRUNCATED_SHARE:
-            return 0
-        margin = AUTO_MARGIN
-    return int(round(margin * width))
+    if margin is not None:
+        return int(round(margin * width))
+    share = 0.0 if recording.quantity == "intensity" else truncated_share(recording.projections)
+    if share <= TRUNCATED_SHARE:
+        return 0
+    pad = int(round(AUTO_MARGIN * width))
+    if warn and is_writer():
+        cost = ((width + 2 * pad) / width) ** 2
+        warnings.warn(TruncatedProjectionsWarning(
+            f"the object reaches the detector's edges ({100 * share:.0f} % of the edge rows): "
+            f"the projections are truncated, so the field of view is widened by {pad} voxels "
+            f"on each side (about {cost:.1f}x the work per step); field.lateral_margin 0 "
+            "fits the detector's volume only"), stacklevel=3)
+    return pad
 
 
 def field_of_view(data: "MeasuredData", config: "ReconstructionConfig") -> "MeasuredData":
     """``data`` as a field method fits it: widened by :func:`lateral_padding` voxels on each
     side (:func:`widen`), with one :class:`~xray4d.errors.TruncatedProjectionsWarning` line
     when the widening is automatic."""
-    rec = data.recording
-    pad = lateral_padding(rec, config)
-    if pad and config.field.lateral_margin is None and is_writer():
-        share = truncated_share(rec.projections)
-        cost = ((rec.geometry.width + 2 * pad) / rec.geometry.width) ** 2
-        warnings.warn(TruncatedProjectionsWarning(
-            f"the object reaches the detector's edges ({100 * share:.0f} % of the edge rows): "
-            f"the projections are truncated, so the field of view is widened by {pad} voxels "
-            f"on each side (about {cost:.1f}x the work per step); field.lateral_margin 0 "
-            "fits the detector's volume only"), stacklevel=2)
-    return widen(data, pad)
+    return widen(data, lateral_padding(data.recording, config, warn=True))
 
 
 def widen(data: "MeasuredData", pad: int) -> "MeasuredData":
@@ -123,7 +124,10 @@ def widen(data: "MeasuredData", pad: int) -> "MeasuredData":
 
 
 def crop_columns(array: np.ndarray, pad: int, axes: int) -> np.ndarray:
-    """The central part of ``array``'s last ``axes`` axes without ``pad`` on each side."""
+    """The central part of ``array``'s last ``axes`` axes without ``pad`` on each side
+    (``array`` itself when ``pad`` is 0)."""
+    if pad <= 0:
+        return array
     index = (Ellipsis,) + (slice(pad, -pad),) * axes
     return np.ascontiguousarray(array[index])
 

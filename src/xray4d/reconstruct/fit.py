@@ -24,6 +24,7 @@ from ..projector import Projector
 from .adversarial import AdversarialTerm
 from .calibration import DetectorCalibration
 from .checkpoint import run_fingerprint
+from .field_of_view import crop_columns
 from .distributed import is_writer, world
 from .flow import build_flow_terms, render_velocity
 from .holdout import HeldOutStop, auto_stop_masks
@@ -136,9 +137,9 @@ def fit_field(model: FieldModel, data: "MeasuredData", config: ReconstructionCon
     outcome = trainer.fit(resume=resume)
     volume = render_all(model, outcome.field, times, tc.render_chunk)
     predicted = predict_all(data_term, volume, tc.render_chunk)
-    pad = data.lateral_padding      # the share of fitted pixels among the measured ones
+    # the share of fitted pixels among the measured ones (a widened detector's padding left out)
     cfg = _run_config(model, config, method, volume, rec, trainer, outcome, stop,
-                      fit_mask[..., pad:-pad] if pad and fit_mask is not None else fit_mask)
+                      None if fit_mask is None else crop_columns(fit_mask, data.lateral_padding, 1))
     two = model.channels > 1
     recon = Reconstruction(volume=np.ascontiguousarray(volume[:, 0]) if two else volume,
                            time=np.asarray(rec.time, np.float64), method=method, config=cfg,

@@ -18,8 +18,7 @@ from ..config import ReconstructionConfig
 from ..data import FitResult, Recording
 from ..fields.base import Field
 from ..fields.hexplane import HexPlaneField
-from .field_of_view import field_of_view
-from .measurement import MeasuredData, finish, measured_data
+from .measurement import MeasuredData, finish
 from .flow import render_velocity
 from .registry import Method, register_method
 from .times import normalise_to, recorded_index
@@ -202,9 +201,7 @@ class HexPlaneReconstructor:
         self.recording, self.config = recording, config
         self.checkpoint_path, self.progress, self.on_step = checkpoint_path, progress, on_step
         self.method = method or HexPlane()
-        self.data = measured_data(recording, config)
-        if self.method.fits_masked_pixels:
-            self.data = field_of_view(self.data, config)
+        self.data = self.method.measured(recording, config)
 
     def model(self) -> FieldModel:
         """The field model the method fits to this recording."""

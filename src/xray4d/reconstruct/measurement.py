@@ -35,7 +35,7 @@ from ..geometry import Geometry
 from ..physics.measurement import IntensityModel
 from ..preprocess import intensity_line_integrals, optics_of, transmission
 from .distributed import is_writer
-from .field_of_view import crop_columns, crop_result
+from .field_of_view import crop_result
 from .regularizers import VALUE_MARGIN
 
 if TYPE_CHECKING:
@@ -244,9 +244,8 @@ def finish(result: FitResult, data: MeasuredData) -> FitResult:
             r.velocity = (mean / np.float32(m)).reshape((t, c) + mean.shape[1:])
         r.config.setdefault("resolved", {})["fine_render"] = {
             "oversample": m, "space_scale_on_fine_grid": r.config["field"]["space_scale"] / m}
-    result = crop_result(result, data.lateral_padding)
     if data.index is None:
-        return result
+        return crop_result(result, data.lateral_padding)
     index, fitted = data.index, data.channels > 1
     if not fitted:
         r.volume_beta = (r.volume / np.float32(index.delta_over_beta)).astype(np.float32)
@@ -257,6 +256,5 @@ def finish(result: FitResult, data: MeasuredData) -> FitResult:
                else "derived: volume / (delta/beta of the material)"}
     if data.preprocessing:
         r.attrs["preprocessing"] = data.preprocessing
-    result.measured = crop_columns(data.recording.projections, data.lateral_padding, 1) \
-        if data.lateral_padding else data.recording.projections
-    return result
+    result.measured = data.recording.projections
+    return crop_result(result, data.lateral_padding)

@@ -131,6 +131,13 @@ class Method:
                              intensity=recording.quantity == "intensity",
                              source=str(recording.path or ""), field_method=self.fits_field)
 
+    def measured(self, recording: "Recording", config: "ReconstructionConfig") -> "MeasuredData":
+        """What this method fits for ``recording`` (:func:`~.measurement.measured_data`): on
+        a field of view widened for truncated projections when it fits masked pixels
+        (:func:`~.field_of_view.field_of_view`, which warns in one line)."""
+        data = measured_data(recording, config)
+        return field_of_view(data, config) if self.fits_masked_pixels else data
+
     def fit(self, data: "MeasuredData", config: "ReconstructionConfig", *,
             checkpoint_path: str | os.PathLike | None = None, progress: bool = True,
             resume: bool = False) -> "FitResult":
@@ -191,9 +198,7 @@ class Method:
         """
         self.check(recording, config)
         wanted = None if times is None else self.check_times(recording, config, times)
-        data = measured_data(recording, config)
-        if self.fits_masked_pixels:
-            data = field_of_view(data, config)
+        data = self.measured(recording, config)
         result = self.fit(data, config, checkpoint_path=checkpoint_path, progress=progress,
                           resume=resume)
         if wanted is not None:
